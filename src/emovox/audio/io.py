@@ -1,0 +1,117 @@
+"""Reading audio from files, bytes or arrays into the pipeline's mono float32 16 kHz signal."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from emovox.audio.config import AudioConfig
+from emovox.audio.framing import trim_silence
+from emovox.errors import AudioError
+
+AudioSource = str | os.PathLike[str] | bytes | BinaryIO
+
+DEFAULT_AUDIO = AudioConfig()
+
+
+def _describe(source: AudioSource) -> str:
+    if isinstance(source, bytes):
+        return f"<{len(source)} bytes>"
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return getattr(source, "name", "<stream>")
+
+
+def read_audio(source: AudioSource, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    """Decode anything libsndfile reads (WAV, FLAC, OGG, MP3, ...) as float32 (samples, channels).
+
+    The length is checked from the header before decoding, so an oversize file costs nothing.
+    """
+    name = _describe(source)
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise AudioError(f"{name}: no such file")
+        if path.stat().st_size == 0:
+            raise AudioError(f"{name}: file is empty (0 bytes)")
+    elif isinstance(source, bytes):
+        if not source:
+            raise AudioError("audio bytes are empty")
+        source = io.BytesIO(source)
+    try:
+        with sf.SoundFile(source) as f:
+            if max_seconds is not None and f.frames > max_seconds * f.samplerate:
+                raise AudioError(
+                    f"{name}: {f.frames / f.samplerate:.1f} s is longer than the {max_seconds:g} s cap"
+                )
+            data = f.read(dtype="float32", always_2d=True)
+            sample_rate = f.samplerate
+    except AudioError:
+        raise
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioError(f"{name}: not readable as audio ({exc})") from exc
+    return data, sample_rate
+
+
+def prepare_signal(
+    signal: np.ndarray, sample_rate: int, config: AudioConfig = DEFAULT_AUDIO
+) -> np.ndarray:
+    """Turn any array of samples into the pipeline's signal, or raise `AudioError`.
+
+    Accepts (samples,) or (samples, channels), any float or integer dtype; integer PCM (signed, or
+    unsigned 8-bit) is scaled to [-1, 1]. Channels are averaged, the rate converted with soxr (high quality),
+    then silence trimmed (if configured) and the peak normalised to 1.
+    """
+    x = np.asarray(signal)
+    if x.ndim == 2:
+        if x.shape[1] == 0:
+            raise AudioError("audio has no channels")
+        x = x.mean(axis=1) if x.shape[1] > 1 else x[:, 0]
+    elif x.ndim != 1:
+        raise AudioError(f"audio must be (samples,) or (samples, channels), got shape {x.shape}")
+    if x.size == 0:
+        raise AudioError("audio is empty (0 samples)")
+    if sample_rate <= 0:
+        raise AudioError(f"sample rate must be positive, got {sample_rate}")
+    if x.dtype == np.uint8:  # 8-bit PCM is unsigned, centred on 128
+        x = (x.astype(np.float32) - 128.0) / 128.0
+    elif x.dtype.kind == "i":
+        x = x.astype(np.float32) / float(-np.iinfo(x.dtype).min)
+    elif not np.issubdtype(x.dtype, np.floating):
+        raise AudioError(f"audio samples must be numbers, got dtype {x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(x)):
+        raise AudioError("audio contains NaN or infinite samples")
+    seconds = len(x) / sample_rate
+    if config.max_seconds is not None and seconds > config.max_seconds:
+        raise AudioError(f"audio is {seconds:.1f} s, longer than the {config.max_seconds:g} s cap")
+    if sample_rate != config.sample_rate:
+        x = soxr.resample(x, sample_rate, config.sample_rate, quality="HQ").astype(np.float32)
+    if len(x) < config.min_samples:
+        raise AudioError(
+            f"audio is {1000 * len(x) / config.sample_rate:.1f} ms long, shorter than one "
+            f"{1000 * config.frame_length / config.sample_rate:.0f} ms frame"
+        )
+    peak = float(np.max(np.abs(x)))
+    if peak == 0.0:
+        raise AudioError("audio is digital silence (every sample is zero)")
+    if config.trim_silence:
+        x = trim_silence(x, config)
+    if config.peak_normalise:
+        x = x * np.float32(1.0 / float(np.max(np.abs(x))))
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def load_audio(source: AudioSource, config: AudioConfig = DEFAULT_AUDIO) -> np.ndarray:
+    """Read a file (path, bytes or binary stream) and prepare it: mono float32 at 16 kHz."""
+    data, sample_rate = read_audio(source, config.max_seconds)
+    try:
+        return prepare_signal(data, sample_rate, config)
+    except AudioError as exc:
+        raise AudioError(f"{_describe(source)}: {exc}") from exc

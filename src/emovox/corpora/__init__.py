@@ -1,0 +1,59 @@
+"""Corpus readers: each turns a corpus folder in its original layout into a `Manifest`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from emovox.corpora.base import CorpusReader
+from emovox.corpora.cremad import CremaDReader
+from emovox.corpora.emodb import EmoDbReader
+from emovox.corpora.generic import FolderReader, read_csv
+from emovox.corpora.labels import SHARED_LABELS, SHARED_MAPPING, common_labels, to_shared
+from emovox.corpora.manifest import Manifest, Rejected, Utterance
+from emovox.corpora.ravdess import RavdessReader
+from emovox.corpora.savee import SaveeReader
+from emovox.corpora.tess import TessReader
+from emovox.errors import CorpusError
+
+READERS: dict[str, Callable[[], CorpusReader]] = {
+    "ravdess": RavdessReader,
+    "emodb": EmoDbReader,
+    "tess": TessReader,
+    "cremad": CremaDReader,
+    "savee": SaveeReader,
+    "folder": FolderReader,
+}
+CORPUS_NAMES = (*READERS, "csv")
+
+
+def read_corpus(name: str, root: str | Path, strict: bool = False) -> Manifest:
+    """Read a corpus by name: a built-in one, `folder` (a folder per label) or `csv` (root = file)."""
+    key = name.lower().replace("-", "").replace("_", "")
+    if key == "csv":
+        return read_csv(root)
+    if key not in READERS:
+        raise CorpusError(f"unknown corpus {name!r}; choose from {', '.join(CORPUS_NAMES)}")
+    return READERS[key]().read(root, strict=strict)
+
+
+__all__ = [
+    "CORPUS_NAMES",
+    "READERS",
+    "SHARED_LABELS",
+    "SHARED_MAPPING",
+    "CorpusReader",
+    "CremaDReader",
+    "EmoDbReader",
+    "FolderReader",
+    "Manifest",
+    "RavdessReader",
+    "Rejected",
+    "SaveeReader",
+    "TessReader",
+    "Utterance",
+    "common_labels",
+    "read_corpus",
+    "read_csv",
+    "to_shared",
+]

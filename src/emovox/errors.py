@@ -1,0 +1,25 @@
+"""Typed errors: every failure a user can cause has its own class and a message that says what to fix."""
+
+
+class EmovoxError(Exception):
+    """Base class of all emovox errors, so callers can catch ours and nothing else."""
+
+
+class AudioError(EmovoxError, ValueError):
+    """Audio that cannot be used: unreadable, empty, non-finite, too short or too long."""
+
+
+class CorpusError(EmovoxError):
+    """A corpus root that is missing, empty or not laid out as the reader expects."""
+
+
+class ConfigError(EmovoxError, ValueError):
+    """A configuration value outside its allowed range."""
+
+
+class ProtocolError(EmovoxError):
+    """An evaluation split that cannot be built, or one that would leak speakers."""
+
+
+class FeatureError(EmovoxError, ValueError):
+    """Feature arrays of the wrong shape, or a feature set that does not exist."""
