@@ -24,7 +24,7 @@ def audio_files(root: Path) -> list[Path]:
 
 
 def check_root(root: str | Path, corpus: str) -> Path:
-    path = Path(root).expanduser()
+    path = Path(root).expanduser().absolute()
     if not path.exists():
         raise CorpusError(f"{corpus}: root {path} does not exist")
     if not path.is_dir():

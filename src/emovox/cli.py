@@ -1,0 +1,134 @@
+"""The `emovox` command line: corpus summaries, manifests and feature extraction."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from emovox import __version__
+from emovox.audio import AudioConfig
+from emovox.corpora import CORPUS_NAMES, Manifest, read_corpus
+from emovox.errors import EmovoxError
+from emovox.features import FeatureSet, extract
+
+
+def _print_summary(manifest: Manifest) -> None:
+    summary = manifest.summary()
+    print(f"corpus    {summary['corpus']}")
+    print(f"clips     {summary['clips']}")
+    print(f"speakers  {summary['speakers']}")
+    print("labels")
+    width = max(len(label) for label in summary["labels"])
+    for label, count in summary["labels"].items():
+        print(f"  {label:<{width}}  {count:>5}")
+    if manifest.rejected:
+        print(f"rejected  {len(manifest.rejected)} file(s) whose names did not parse:")
+        for item in manifest.rejected[:10]:
+            print(f"  {item.path}: {item.reason}")
+        if len(manifest.rejected) > 10:
+            print(f"  ... and {len(manifest.rejected) - 10} more")
+
+
+def cmd_corpus_summary(args: argparse.Namespace) -> int:
+    manifest = read_corpus(args.name, args.root, strict=args.strict)
+    if args.json:
+        summary = manifest.summary()
+        summary["rejected"] = [{"path": r.path, "reason": r.reason} for r in manifest.rejected]
+        print(json.dumps(summary))
+    else:
+        _print_summary(manifest)
+    return 0
+
+
+def cmd_corpus_manifest(args: argparse.Namespace) -> int:
+    manifest = read_corpus(args.name, args.root, strict=args.strict)
+    manifest.to_csv(args.out)
+    print(f"wrote {len(manifest)} clips to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_features(args: argparse.Namespace) -> int:
+    manifest = read_corpus(args.name, args.root, strict=args.strict)
+    audio = AudioConfig(trim_silence=args.trim, max_seconds=args.max_seconds)
+    start = time.perf_counter()
+    table = extract(
+        manifest,
+        [args.set],
+        audio=audio,
+        jobs=args.jobs,
+        cache_dir=None if args.no_cache else (args.cache_dir or "default"),
+        progress=not args.quiet,
+    )[args.set]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.save(out)
+    shape = "x".join(str(n) for n in table.values.shape)
+    print(
+        f"{table.name}: {len(table)} clips, {len(table.feature_names)} features "
+        f"(array {shape}) in {time.perf_counter() - start:.1f} s -> {out}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emovox", description="Speech emotion recognition: corpora, features, models."
+    )
+    parser.add_argument("--version", action="version", version=f"emovox {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def corpus_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("name", choices=CORPUS_NAMES, help="corpus reader (csv: root is the file)")
+        p.add_argument("--root", required=True, help="corpus folder in its original layout")
+        p.add_argument("--strict", action="store_true", help="fail if any file does not parse")
+
+    corpus = commands.add_parser("corpus", help="inspect a corpus").add_subparsers(
+        dest="action", required=True
+    )
+    summary = corpus.add_parser("summary", help="clips, speakers and clips per label")
+    corpus_args(summary)
+    summary.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    summary.set_defaults(func=cmd_corpus_summary)
+    manifest = corpus.add_parser("manifest", help="write the manifest as CSV")
+    corpus_args(manifest)
+    manifest.add_argument("--out", required=True, help="CSV file to write")
+    manifest.set_defaults(func=cmd_corpus_manifest)
+
+    features = commands.add_parser("features", help="extract a feature set for a corpus")
+    corpus_args(features)
+    features.add_argument("--set", required=True, choices=[s.value for s in FeatureSet])
+    features.add_argument("--out", required=True, help=".npz file: values, names, manifest")
+    features.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
+    features.add_argument("--cache-dir", default=None, help="feature cache folder")
+    features.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    features.add_argument("--trim", action="store_true", help="trim leading/trailing silence")
+    features.add_argument("--max-seconds", type=float, default=600.0, help="longest clip accepted")
+    features.add_argument("--quiet", action="store_true", help="no progress bar")
+    features.set_defaults(func=cmd_features)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING, format="emovox: %(message)s"
+    )
+    try:
+        return args.func(args)
+    except EmovoxError as exc:
+        print(f"emovox: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("emovox: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

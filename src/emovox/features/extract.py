@@ -1,0 +1,212 @@
+"""Features for a whole manifest: cached, in parallel (one core per clip), with progress."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from emovox.audio import AudioConfig, load_audio
+from emovox.corpora.manifest import Manifest
+from emovox.errors import AudioError, EmovoxError, FeatureError
+from emovox.features.base import FeatureExtractor, Level
+from emovox.features.cache import FeatureCache, default_cache_dir, file_key
+from emovox.features.registry import FeatureSet, get_extractor
+from emovox.features.utterance import AnalysisExtractor, SignalAnalysis
+
+
+@dataclass
+class FeatureTable:
+    """One feature set over a manifest. Utterance sets: `values` is (clips, dim). Frame sets:
+    `values` is every clip's frames stacked, clip i is `values[offsets[i]:offsets[i+1]]`."""
+
+    name: str
+    feature_names: tuple[str, ...]
+    manifest: Manifest
+    values: np.ndarray
+    offsets: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if self.offsets is None:
+            return self.values[i]
+        return self.values[self.offsets[i] : self.offsets[i + 1]]
+
+    @property
+    def level(self) -> Level:
+        return Level.UTTERANCE if self.offsets is None else Level.FRAME
+
+    def save(self, path: str | Path) -> None:
+        """An .npz readable with `np.load(..., allow_pickle=False)`: arrays, names, manifest."""
+        rows = self.manifest.to_rows()
+        columns = {f"manifest_{k}": np.array([r[k] for r in rows], dtype=str) for k in rows[0]}
+        np.savez(
+            path,
+            set_name=np.array(self.name),
+            feature_names=np.array(self.feature_names, dtype=str),
+            values=self.values,
+            offsets=self.offsets if self.offsets is not None else np.array([], dtype=np.int64),
+            label_order=np.array(self.manifest.label_order, dtype=str),
+            labels=np.array(self.manifest.label_indices(), dtype=np.int64),
+            **columns,
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureTable:
+        with np.load(path, allow_pickle=False) as data:
+            keys = ("path", "corpus", "speaker", "label", "meta")
+            rows = [
+                dict(zip(keys, values, strict=True))
+                for values in zip(*(data[f"manifest_{k}"].tolist() for k in keys), strict=True)
+            ]
+            manifest = Manifest.from_rows(rows, data["label_order"].tolist())
+            offsets = data["offsets"] if data["offsets"].size else None
+            return cls(
+                str(data["set_name"]), tuple(data["feature_names"].tolist()), manifest,
+                data["values"], offsets,
+            )  # fmt: skip
+
+
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(extractors: list[FeatureExtractor], audio: AudioConfig, cache_root: str | None) -> None:
+    """Each worker uses one core: BLAS and FFT threads capped at 1 (the pool gives parallelism)."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+    _WORKER.update(extractors=extractors, audio=audio, cache_root=cache_root)
+
+
+def _compute_signal(signal: np.ndarray, extractors: list[FeatureExtractor]) -> list[np.ndarray]:
+    analyses: dict[object, SignalAnalysis] = {}
+    out = []
+    for extractor in extractors:
+        if isinstance(extractor, AnalysisExtractor):
+            analysis = analyses.setdefault(extractor.config, SignalAnalysis(signal, extractor.config))
+            out.append(extractor.from_analysis(analysis))
+        else:
+            out.append(extractor(signal))
+    return out
+
+
+def _warm_up(extractors: list[FeatureExtractor], audio: AudioConfig) -> None:
+    """Import libraries and build filterbanks once here, so forked workers inherit them."""
+    noise = np.random.default_rng(0).standard_normal(audio.sample_rate).astype(np.float32)
+    _compute_signal(noise / np.abs(noise).max(), extractors)
+
+
+def _work(task: tuple[str, str, list[int]]) -> tuple[str, list[np.ndarray] | str]:
+    """Extract the missing sets of one clip and store them; errors come back as text."""
+    path, key, wanted = task
+    extractors = [_WORKER["extractors"][i] for i in wanted]  # type: ignore[index]
+    audio: AudioConfig = _WORKER["audio"]  # type: ignore[assignment]
+    try:
+        values = _compute_signal(load_audio(path, audio), extractors)
+    except EmovoxError as exc:
+        return path, f"{type(exc).__name__}: {exc}"
+    if _WORKER["cache_root"]:
+        cache = FeatureCache(str(_WORKER["cache_root"]))
+        for extractor, v in zip(extractors, values, strict=True):
+            cache.store(cache.folder(extractor, audio), key, v)
+    return path, values
+
+
+def extract(
+    manifest: Manifest,
+    sets: Sequence[str | FeatureSet | FeatureExtractor],
+    audio: AudioConfig | None = None,
+    jobs: int | None = None,
+    cache_dir: str | Path | None = "default",
+    progress: bool = True,
+) -> dict[str, FeatureTable]:
+    """Extract every requested set for every clip, reading the cache first.
+
+    `jobs`: worker processes (default: all cores; 1 runs in this process). `cache_dir`:
+    a folder, "default" (see `default_cache_dir`) or None for no cache. A clip that fails
+    raises `FeatureError` naming every failing file, and nothing partial is returned.
+    """
+    audio = audio or AudioConfig()
+    extractors = [s if isinstance(s, FeatureExtractor) else get_extractor(s) for s in sets]
+    if not extractors:
+        raise FeatureError("no feature sets requested")
+    names = [e.name for e in extractors]
+    if len(set(names)) != len(names):
+        raise FeatureError(f"feature sets requested twice: {names}")
+    if len(manifest) == 0:
+        raise FeatureError("the manifest is empty")
+    root = default_cache_dir() if cache_dir == "default" else cache_dir
+    cache = FeatureCache(root) if root is not None else None
+    folders = [cache.folder(e, audio) for e in extractors] if cache else []
+
+    results: list[list[np.ndarray | None]] = [[None] * len(manifest) for _ in extractors]
+    tasks: list[tuple[str, str, list[int]]] = []
+    positions: dict[str, list[int]] = {}
+    for i, utterance in enumerate(manifest):
+        try:
+            key = file_key(utterance.path)
+        except OSError as exc:
+            raise AudioError(f"{utterance.path}: {exc.strerror or exc}") from exc
+        missing = []
+        for j in range(len(extractors)):
+            cached = cache.load(folders[j], key) if cache else None
+            if cached is None:
+                missing.append(j)
+            else:
+                results[j][i] = cached
+        if missing:
+            positions.setdefault(utterance.path, []).append(i)
+            if len(positions[utterance.path]) == 1:
+                tasks.append((utterance.path, key, missing))
+
+    failures: list[str] = []
+    if tasks:
+        workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+        _warm_up(extractors, audio)
+        initargs = (extractors, audio, str(root) if cache else None)
+        bar = tqdm(total=len(tasks), desc=f"features ({', '.join(names)})", unit="clip",
+                   disable=not progress)  # fmt: skip
+        if workers == 1:
+            _init_worker(*initargs)
+            outcomes = map(_work, tasks)
+            pool = None
+        else:
+            pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs)
+            outcomes = pool.map(_work, tasks, chunksize=max(1, min(16, len(tasks) // (8 * workers))))
+        try:
+            for (path, _, wanted), (_, outcome) in zip(tasks, outcomes, strict=True):
+                bar.update()
+                if isinstance(outcome, str):
+                    failures.append(f"{path}: {outcome}")
+                    continue
+                for j, v in zip(wanted, outcome, strict=True):
+                    for i in positions[path]:
+                        results[j][i] = v
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+    if failures:
+        shown = "\n  ".join(failures[:10])
+        more = f"\n  ... and {len(failures) - 10} more" if len(failures) > 10 else ""
+        raise FeatureError(f"{len(failures)} clip(s) failed:\n  {shown}{more}")
+
+    tables = {}
+    for extractor, arrays in zip(extractors, results, strict=True):
+        values = [extractor.check(v) for v in arrays if v is not None]
+        if extractor.level is Level.FRAME:
+            offsets = np.concatenate([[0], np.cumsum([len(v) for v in values])]).astype(np.int64)
+            table = FeatureTable(extractor.name, extractor.feature_names, manifest,
+                                 np.concatenate(values).astype(np.float32), offsets)  # fmt: skip
+        else:
+            table = FeatureTable(extractor.name, extractor.feature_names, manifest,
+                                 np.stack(values).astype(np.float32))  # fmt: skip
+        tables[extractor.name] = table
+    return tables

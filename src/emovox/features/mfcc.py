@@ -1,0 +1,117 @@
+"""Frame-level MFCCs (the streaming LSTM's input), offline and from PCM chunks of any size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from emovox.audio.framing import frame_signal, nonsilent_mask
+from emovox.errors import ConfigError
+from emovox.features.base import FeatureExtractor, Level
+from emovox.features.dsp import LOG_FLOOR, dct_matrix, mel_filterbank, power_spectrum
+
+
+@dataclass(frozen=True)
+class MfccConfig:
+    """13 MFCCs on 25 ms Hann frames every 10 ms, 40 mel bands up to Nyquist.
+
+    The log floor is absolute (not relative to the loudest frame), so each frame's features
+    depend on that frame alone and streaming output equals offline output.
+    """
+
+    n_mfcc: int = 13
+    n_mels: int = 40
+    n_fft: int = 512
+    frame_length: int = 400
+    hop_length: int = 160
+    fmin: float = 0.0
+    fmax: float | None = None
+    sample_rate: int = 16_000
+    skip_silent: bool = True
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.n_mfcc <= self.n_mels:
+            raise ConfigError(f"n_mfcc must be in [1, n_mels={self.n_mels}], got {self.n_mfcc}")
+        if self.n_fft < self.frame_length:
+            raise ConfigError(f"n_fft ({self.n_fft}) must be >= frame_length ({self.frame_length})")
+        if not 0 < self.hop_length <= self.frame_length:
+            raise ConfigError(f"hop_length must be in (0, frame_length], got {self.hop_length}")
+        nyquist = self.sample_rate / 2
+        if not 0 <= self.fmin < (self.fmax or nyquist) <= nyquist:
+            raise ConfigError(f"need 0 <= fmin < fmax <= {nyquist} Hz, got {self.fmin}, {self.fmax}")
+
+    def filters(self) -> tuple[np.ndarray, np.ndarray]:
+        """The (bins, mels) filterbank and (mels, n_mfcc) DCT this config implies."""
+        fmax = self.fmax or self.sample_rate / 2
+        mel = mel_filterbank(self.sample_rate, self.n_fft, self.n_mels, self.fmin, fmax)
+        return mel, dct_matrix(self.n_mels, self.n_mfcc)
+
+
+def mfcc_from_power(power: np.ndarray, config: MfccConfig) -> np.ndarray:
+    """MFCCs (float32) of each row of a power spectrum matrix."""
+    mel, dct = config.filters()
+    log_mel = np.maximum(power @ mel, np.float32(LOG_FLOOR))
+    np.log10(log_mel, out=log_mel)
+    return (log_mel * np.float32(10.0)) @ dct
+
+
+class FrameMfcc(FeatureExtractor):
+    """(num_frames, 13) MFCCs; all-zero frames are skipped (the seed's rule)."""
+
+    name = "mfcc"
+    level = Level.FRAME
+
+    def __init__(self, config: MfccConfig | None = None) -> None:
+        self.config = config or MfccConfig()
+        self.sample_rate = self.config.sample_rate
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f"mfcc_{i}" for i in range(self.config.n_mfcc))
+
+    def from_frames(self, frames: np.ndarray) -> np.ndarray:
+        """MFCCs of already-cut frames, applying the silent-frame rule."""
+        if self.config.skip_silent:
+            frames = frames[nonsilent_mask(frames)]
+        if len(frames) == 0:
+            return np.empty((0, self.config.n_mfcc), dtype=np.float32)
+        power = power_spectrum(frames, self.config.n_fft)
+        return mfcc_from_power(power, self.config)
+
+    def __call__(self, signal: np.ndarray) -> np.ndarray:
+        return self.from_frames(frame_signal(signal, self.config.frame_length, self.config.hop_length))
+
+    def stream(self) -> StreamingMfcc:
+        return StreamingMfcc(self)
+
+
+class StreamingMfcc:
+    """Feeds PCM chunks of any size (down to one sample) and yields each frame once complete.
+
+    Concatenating everything `push` returns gives exactly the offline `FrameMfcc` output for
+    the concatenated signal: same frames, same order, same values.
+    """
+
+    def __init__(self, extractor: FrameMfcc) -> None:
+        self.extractor = extractor
+        self._pending = np.empty(0, dtype=np.float32)
+        self.samples_seen = 0
+
+    def push(self, chunk: np.ndarray) -> np.ndarray:
+        """Add samples; return the (k, n_mfcc) features of the frames they completed."""
+        chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        self.samples_seen += len(chunk)
+        self._pending = np.concatenate([self._pending, chunk])
+        cfg = self.extractor.config
+        frames = frame_signal(self._pending, cfg.frame_length, cfg.hop_length)
+        if len(frames) == 0:
+            return np.empty((0, cfg.n_mfcc), dtype=np.float32)
+        features = self.extractor.from_frames(frames)
+        self._pending = self._pending[len(frames) * cfg.hop_length :].copy()
+        return features
+
+    def reset(self) -> None:
+        """Forget buffered samples, to start a new utterance."""
+        self._pending = np.empty(0, dtype=np.float32)
+        self.samples_seen = 0

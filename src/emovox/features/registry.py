@@ -1,0 +1,39 @@
+"""Feature sets by name (an enum, as opensmile does), so configs and the CLI can name them."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from emovox.errors import FeatureError
+from emovox.features.base import FeatureExtractor
+from emovox.features.enhanced import Enhanced392
+from emovox.features.mfcc import FrameMfcc
+from emovox.features.opensmile_sets import EGeMAPS, ComParE
+from emovox.features.utterance import Utterance110
+
+
+class FeatureSet(str, Enum):
+    MFCC = "mfcc"  # (frames, 13) per clip, for the streaming LSTM
+    UTTERANCE110 = "utterance110"
+    ENHANCED392 = "enhanced392"
+    EGEMAPS = "egemaps"  # 88, openSMILE
+    COMPARE = "compare"  # 6373, openSMILE
+
+
+EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
+    FeatureSet.MFCC: FrameMfcc,
+    FeatureSet.UTTERANCE110: Utterance110,
+    FeatureSet.ENHANCED392: Enhanced392,
+    FeatureSet.EGEMAPS: EGeMAPS,
+    FeatureSet.COMPARE: ComParE,
+}
+
+
+def get_extractor(name: str | FeatureSet) -> FeatureExtractor:
+    """A default-configured extractor for a feature set name."""
+    try:
+        key = FeatureSet(name.lower() if isinstance(name, str) else name)
+    except ValueError:
+        choices = ", ".join(s.value for s in FeatureSet)
+        raise FeatureError(f"unknown feature set {name!r}; choose from {choices}") from None
+    return EXTRACTORS[key]()
