@@ -59,9 +59,7 @@ def read_audio(source: AudioSource, max_seconds: float | None = None) -> tuple[n
     return data, sample_rate
 
 
-def prepare_signal(
-    signal: np.ndarray, sample_rate: int, config: AudioConfig = DEFAULT_AUDIO
-) -> np.ndarray:
+def prepare_signal(signal: np.ndarray, sample_rate: int, config: AudioConfig = DEFAULT_AUDIO) -> np.ndarray:
     """Turn any array of samples into the pipeline's signal, or raise `AudioError`.
 
     Accepts (samples,) or (samples, channels), any float or integer dtype; integer PCM (signed, or

@@ -76,10 +76,7 @@ def to_shared(manifest: Manifest, labels: tuple[str, ...] | None = None) -> Mani
     dropped: list[Rejected] = list(manifest.rejected)
     for u in manifest:
         mapping = SHARED_MAPPING.get(u.corpus)
-        if mapping is None:
-            shared = u.label if u.label in SHARED_LABELS else None
-        else:
-            shared = mapping.get(u.label)
+        shared = (u.label if u.label in SHARED_LABELS else None) if mapping is None else mapping.get(u.label)
         if shared is None or shared not in keep:
             dropped.append(Rejected(u.path, f"label {u.label!r} not in the chosen shared labels"))
             continue

@@ -122,9 +122,7 @@ class Manifest(Sequence[Utterance]):
             writer.writerows(self.to_rows())
 
     @classmethod
-    def from_rows(
-        cls, rows: Sequence[dict[str, str]], label_order: Sequence[str] = ()
-    ) -> Manifest:
+    def from_rows(cls, rows: Sequence[dict[str, str]], label_order: Sequence[str] = ()) -> Manifest:
         """Inverse of `to_rows`."""
         utterances = tuple(
             Utterance(r["path"], r["corpus"], r["speaker"], r["label"], json.loads(r["meta"] or "{}"))

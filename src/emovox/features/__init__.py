@@ -5,7 +5,7 @@ from emovox.features.cache import FeatureCache, default_cache_dir
 from emovox.features.enhanced import Enhanced392
 from emovox.features.extract import FeatureTable, extract
 from emovox.features.mfcc import FrameMfcc, MfccConfig, StreamingMfcc
-from emovox.features.opensmile_sets import EGeMAPS, ComParE
+from emovox.features.opensmile_sets import ComParE, EGeMAPS
 from emovox.features.registry import FeatureSet, get_extractor
 from emovox.features.utterance import Utterance110, UtteranceConfig
 

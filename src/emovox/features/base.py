@@ -6,7 +6,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, is_dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,7 +16,7 @@ from emovox.audio import AudioConfig, AudioSource, load_audio, prepare_signal
 from emovox.errors import FeatureError
 
 
-class Level(str, Enum):
+class Level(StrEnum):
     FRAME = "frame"  # (num_frames, dim): one row per 10 ms frame
     UTTERANCE = "utterance"  # (dim,): one vector per clip
 

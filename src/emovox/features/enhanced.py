@@ -118,8 +118,7 @@ def _band_energy(a: SignalAnalysis) -> list[np.ndarray]:
         / np.maximum(band(1000, 5000).sum(axis=1), LOG_FLOOR)
     )
     hammarberg = 10 * np.log10(
-        np.maximum(band(0, 2000).max(axis=1), LOG_FLOOR)
-        / np.maximum(band(2000, 5000).max(axis=1), LOG_FLOOR)
+        np.maximum(band(0, 2000).max(axis=1), LOG_FLOOR) / np.maximum(band(2000, 5000).max(axis=1), LOG_FLOOR)
     )
     ah = np.stack([alpha, hammarberg], axis=1)
     return [np.stack(mean_std(ah), axis=1).reshape(-1), *mean_std(ratios)]

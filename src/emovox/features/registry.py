@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from emovox.errors import FeatureError
 from emovox.features.base import FeatureExtractor
 from emovox.features.enhanced import Enhanced392
 from emovox.features.mfcc import FrameMfcc
-from emovox.features.opensmile_sets import EGeMAPS, ComParE
+from emovox.features.opensmile_sets import ComParE, EGeMAPS
 from emovox.features.utterance import Utterance110
 
 
-class FeatureSet(str, Enum):
+class FeatureSet(StrEnum):
     MFCC = "mfcc"  # (frames, 13) per clip, for the streaming LSTM
     UTTERANCE110 = "utterance110"
     ENHANCED392 = "enhanced392"

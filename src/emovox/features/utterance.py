@@ -6,6 +6,7 @@ Both read one `SignalAnalysis` (frames, spectra, contours computed once, lazily)
 
 from __future__ import annotations
 
+import itertools
 from abc import abstractmethod
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -132,7 +133,7 @@ class SignalAnalysis:
         c = self.config
         edges = [0.0] + [c.contrast_fmin * 2**k for k in range(c.contrast_bands)] + [self.sr / 2]
         out = np.zeros((len(self.frames), len(edges) - 1), dtype=np.float32)
-        for band, (lo, hi) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        for band, (lo, hi) in enumerate(itertools.pairwise(edges)):
             cols = np.flatnonzero((self.freqs >= lo) & (self.freqs <= hi))
             sub = np.sort(self.magnitude[:, cols], axis=1)
             n = max(1, round(c.contrast_quantile * len(cols)))

@@ -42,9 +42,7 @@ class Split:
         return {"train": self.train, "val": self.val, "test": self.test}
 
     def speakers(self, manifest: Manifest) -> dict[str, set[str]]:
-        return {
-            part: {manifest[int(i)].speaker_id for i in idx} for part, idx in self.parts().items()
-        }
+        return {part: {manifest[int(i)].speaker_id for i in idx} for part, idx in self.parts().items()}
 
 
 def check_split(manifest: Manifest, split: Split) -> None:
@@ -109,9 +107,7 @@ def choose_validation_speakers(
     return chosen
 
 
-def _speaker_split(
-    manifest: Manifest, name: str, test: set[str], n_val_speakers: int, seed: int
-) -> Split:
+def _speaker_split(manifest: Manifest, name: str, test: set[str], n_val_speakers: int, seed: int) -> Split:
     train_speakers = [s for s in manifest.speakers if s not in test]
     val = set(choose_validation_speakers(manifest, train_speakers, n_val_speakers, seed))
     split = Split(
