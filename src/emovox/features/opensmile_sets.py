@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
@@ -46,7 +47,10 @@ class OpenSmileSet(FeatureExtractor):
         return tuple(self._smile.feature_names)
 
     def __call__(self, signal: np.ndarray) -> np.ndarray:
-        values = self._smile.process_signal(signal * INT16_SAFE, self.sample_rate).to_numpy()[0]
+        with warnings.catch_warnings():  # "segment too short": reported below as a FeatureError
+            warnings.simplefilter("ignore", UserWarning)
+            frame = self._smile.process_signal(signal * INT16_SAFE, self.sample_rate)
+        values = frame.to_numpy()[0]
         if not np.all(np.isfinite(values)):
             raise FeatureError(
                 f"{self.name}: openSMILE gave no values for this {len(signal) / self.sample_rate:.3f} s "

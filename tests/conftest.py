@@ -1,0 +1,54 @@
+"""Shared fixtures: the real corpora in ../shared/data (a failure in CI if missing) and tone clips."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emovox.corpora import Manifest, read_corpus
+
+DATA = Path(os.environ.get("EMOVOX_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def corpus_root(name: str) -> Path:
+    root = DATA / name
+    if not root.is_dir():
+        message = f"corpus {name} not found at {root} (set EMOVOX_DATA)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
+
+
+@pytest.fixture(scope="session")
+def ravdess() -> Manifest:
+    return read_corpus("ravdess", corpus_root("ravdess"))
+
+
+@pytest.fixture(scope="session")
+def emodb() -> Manifest:
+    return read_corpus("emodb", corpus_root("emodb"))
+
+
+@pytest.fixture(scope="session")
+def ravdess_clip(ravdess: Manifest) -> str:
+    """A 3.5-4 s angry RAVDESS clip."""
+    return next(u.path for u in ravdess if Path(u.path).stem == "03-01-05-02-01-01-01")
+
+
+def voiced_signal(seconds: float = 1.0, f0: float = 150.0, sr: int = 16_000, seed: int = 0) -> np.ndarray:
+    """A synthetic vowel: harmonics of f0 with a little noise, float32 in [-1, 1]."""
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 8))
+    x = x + 0.01 * np.random.default_rng(seed).standard_normal(len(t))
+    return (x / np.abs(x).max()).astype(np.float32)
+
+
+def write_clip(path: Path, seconds: float = 0.3, sr: int = 16_000, **kwargs: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, voiced_signal(seconds, sr=sr), sr, **kwargs)
+    return path

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import corpus_root
+
+from emovox.cli import main
+from emovox.features import FeatureTable
+
+
+def test_corpus_summary_json(capsys) -> None:
+    assert main(["corpus", "summary", "ravdess", "--root", str(corpus_root("ravdess")), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert {k: summary[k] for k in ("corpus", "clips", "speakers")} == {
+        "corpus": "ravdess", "clips": 1440, "speakers": 24,
+    }  # fmt: skip
+    assert summary["labels"]["neutral"] == 96 and len(summary["labels"]) == 8
+
+
+def test_corpus_summary_table(capsys) -> None:
+    assert main(["corpus", "summary", "emodb", "--root", str(corpus_root("emodb"))]) == 0
+    out = capsys.readouterr().out
+    assert "clips     535" in out and "boredom" in out
+
+
+def test_features_command_writes_arrays_names_and_manifest(tmp_path) -> None:
+    out = tmp_path / "emodb.npz"
+    code = main(
+        ["features", "emodb", "--root", str(corpus_root("emodb")), "--set", "egemaps",
+         "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
+    )  # fmt: skip
+    assert code == 0
+    table = FeatureTable.load(out)
+    assert table.values.shape == (535, 88) and np.all(np.isfinite(table.values))
+    assert table.feature_names[0].startswith("F0semitone")
+    assert len(set(table.manifest.speakers)) == 10
+
+
+def test_manifest_command(tmp_path) -> None:
+    out = tmp_path / "m.csv"
+    assert main(["corpus", "manifest", "emodb", "--root", str(corpus_root("emodb")), "--out", str(out)]) == 0
+    assert len(out.read_text().splitlines()) == 536
+
+
+def test_errors_exit_nonzero_with_a_message(tmp_path, capsys) -> None:
+    assert main(["corpus", "summary", "ravdess", "--root", str(tmp_path / "none")]) == 1
+    assert "does not exist" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["features", "emodb", "--root", str(tmp_path), "--set", "nope", "--out", "x.npz"])
+
+
+def test_console_script_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "emovox", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.startswith("emovox ")

@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import write_clip
+
+from emovox.corpora import (
+    SHARED_LABELS,
+    Manifest,
+    common_labels,
+    read_corpus,
+    to_shared,
+)
+from emovox.corpora.generic import FolderReader
+from emovox.errors import CorpusError
+
+
+def test_ravdess_counts(ravdess: Manifest) -> None:
+    assert len(ravdess) == 1440
+    assert len(ravdess.speakers) == 24
+    counts = ravdess.label_counts()
+    assert len(counts) == 8
+    assert counts["neutral"] == 96
+    assert all(n == 192 for label, n in counts.items() if label != "neutral")
+    assert ravdess.rejected == ()
+
+
+def test_ravdess_metadata(ravdess: Manifest) -> None:
+    u = next(u for u in ravdess if Path(u.path).stem == "03-01-05-02-01-01-01")
+    assert (u.speaker, u.label) == ("01", "angry")
+    assert u.meta["intensity"] == "strong" and u.meta["gender"] == "male"
+    assert u.meta["statement"] == "Kids are talking by the door"
+    genders = {u.speaker: u.meta["gender"] for u in ravdess}
+    assert sorted(genders.values()).count("female") == 12
+
+
+def test_emodb_counts(emodb: Manifest) -> None:
+    assert len(emodb) == 535
+    assert len(emodb.speakers) == 10
+    assert set(emodb.label_order) == {
+        "neutral", "happiness", "sadness", "anger", "fear", "disgust", "boredom",
+    }  # fmt: skip
+    assert emodb.label_counts()["anger"] == 127
+    assert emodb.rejected == ()
+
+
+def test_missing_and_empty_roots(tmp_path) -> None:
+    with pytest.raises(CorpusError, match="does not exist"):
+        read_corpus("ravdess", tmp_path / "missing")
+    with pytest.raises(CorpusError, match="no audio files"):
+        read_corpus("emodb", tmp_path)
+    with pytest.raises(CorpusError, match="unknown corpus"):
+        read_corpus("iemocap", tmp_path)
+
+
+def test_unparsed_files_are_reported_not_dropped(tmp_path) -> None:
+    write_clip(tmp_path / "Actor_01" / "03-01-05-01-01-01-01.wav")
+    write_clip(tmp_path / "Actor_01" / "03-01-09-01-01-01-01.wav")  # emotion 09 does not exist
+    write_clip(tmp_path / "Actor_01" / "notes.wav")
+    write_clip(tmp_path / "Actor_02" / "03-01-05-01-01-01-01.wav")  # actor 01 filed under 02
+    manifest = read_corpus("ravdess", tmp_path)
+    assert len(manifest) == 1
+    reasons = sorted(r.reason for r in manifest.rejected)
+    assert len(reasons) == 3
+    assert any("emotion code 09" in r for r in reasons)
+    assert any("folder Actor_02" in r for r in reasons)
+    with pytest.raises(CorpusError, match="3 of 4 files"):
+        read_corpus("ravdess", tmp_path, strict=True)
+
+
+def test_ravdess_song_is_opt_in(tmp_path) -> None:
+    from emovox.corpora import RavdessReader
+
+    write_clip(tmp_path / "Actor_03" / "03-02-04-01-02-01-03.wav")
+    write_clip(tmp_path / "Actor_03" / "03-01-04-01-02-01-03.flac")
+    assert len(read_corpus("ravdess", tmp_path)) == 1
+    both = RavdessReader(channels=("speech", "song")).read(tmp_path)
+    assert sorted(u.meta["vocal_channel"] for u in both) == ["song", "speech"]
+
+
+def test_tess_fixture_tree(tmp_path) -> None:
+    root = tmp_path / "TESS Toronto emotional speech set data"
+    for folder, name in [
+        ("OAF_angry", "OAF_back_angry.wav"),
+        ("OAF_Pleasant_surprise", "OAF_bite_ps.wav"),
+        ("OAF_neutral", "OA_bite_neutral.wav"),  # the original release's misnamed file
+        ("YAF_fear", "YAF_chair_fear.wav"),
+        ("YAF_sad", "YAF_chair_sad.wav"),
+    ]:
+        write_clip(root / folder / name)
+    manifest = read_corpus("tess", root)
+    assert manifest.summary()["clips"] == 5 and len(manifest.speakers) == 2
+    by_name = {Path(u.path).name: u for u in manifest}
+    assert by_name["OAF_bite_ps.wav"].label == "pleasant_surprise"
+    assert by_name["OA_bite_neutral.wav"].speaker == "OAF"
+    assert by_name["YAF_chair_fear.wav"].meta["word"] == "chair"
+
+
+def test_cremad_fixture_tree_with_demographics(tmp_path) -> None:
+    write_clip(tmp_path / "AudioWAV" / "1001_DFA_ANG_XX.wav")
+    write_clip(tmp_path / "AudioWAV" / "1002_IEO_HAP_HI.wav")
+    write_clip(tmp_path / "AudioWAV" / "1002_IEO_XYZ_HI.wav")
+    (tmp_path / "VideoDemographics.csv").write_text(
+        "ActorID,Age,Sex,Race,Ethnicity\n1001,51,Male,Caucasian,Not Hispanic\n"
+        "1002,21,Female,Caucasian,Not Hispanic\n"
+    )
+    manifest = read_corpus("cremad", tmp_path / "AudioWAV")
+    assert [u.label for u in manifest] == ["anger", "happy"]
+    assert [u.meta["gender"] for u in manifest] == ["male", "female"]
+    assert manifest[1].meta["level"] == "high"
+    assert len(manifest.rejected) == 1 and "XYZ" in manifest.rejected[0].reason
+
+
+@pytest.mark.parametrize("flat", [False, True], ids=["per-speaker-folders", "flat"])
+def test_savee_fixture_tree(tmp_path, flat: bool) -> None:
+    names = [("DC", "a01"), ("JE", "sa05"), ("JK", "su15"), ("KL", "n30")]
+    for speaker, code in names:
+        path = tmp_path / "ALL" / f"{speaker}_{code}.wav" if flat else tmp_path / speaker / f"{code}.wav"
+        write_clip(path)
+    manifest = read_corpus("savee", tmp_path)
+    assert sorted(manifest.labels) == ["anger", "neutral", "sadness", "surprise"]
+    assert len(manifest.speakers) == 4
+
+
+def test_folder_reader_with_and_without_speakers(tmp_path) -> None:
+    for label in ("happy", "sad"):
+        for speaker in ("ann", "bob"):
+            write_clip(tmp_path / label / speaker / "take1.wav")
+    write_clip(tmp_path / "stray.wav")
+    unknown = read_corpus("folder", tmp_path)
+    assert len(unknown) == 4 and len(unknown.speakers) == 4
+    assert unknown[0].meta["speaker_known"] == "false"
+    assert len(unknown.rejected) == 1
+    known = FolderReader(speaker_pattern=r"^[^/]+/(?P<speaker>[^/]+)/").read(tmp_path)
+    assert sorted(known.speakers) == ["folder/ann", "folder/bob"]
+    with pytest.raises(CorpusError, match="named group"):
+        FolderReader(speaker_pattern=r"(\w+)")
+
+
+def test_csv_reader(tmp_path) -> None:
+    write_clip(tmp_path / "clips" / "a.wav")
+    write_clip(tmp_path / "clips" / "b.wav")
+    table = tmp_path / "mine.csv"
+    table.write_text(
+        "path,label,speaker,session\nclips/a.wav,happy,s1,1\nclips/b.wav,sad,s2,2\nclips/c.wav,sad,s2,2\n"
+    )
+    manifest = read_corpus("csv", table)
+    assert manifest.labels == ["happy", "sad"]
+    assert manifest[0].meta["session"] == "1" and manifest[0].corpus == "mine"
+    assert "file not found" in manifest.rejected[0].reason
+    (tmp_path / "bad.csv").write_text("file,emotion\nclips/a.wav,happy\n")
+    with pytest.raises(CorpusError, match="missing column"):
+        read_corpus("csv", tmp_path / "bad.csv")
+
+
+def test_shared_labels(ravdess: Manifest, emodb: Manifest) -> None:
+    shared = to_shared(emodb)
+    assert set(shared.label_order) <= set(SHARED_LABELS)
+    assert shared.label_counts()["angry"] == 127
+    assert shared[0].meta["native_label"] in emodb.label_order
+    common = common_labels(ravdess, emodb)
+    assert common == ("neutral", "happy", "sad", "angry", "fearful", "disgust")
+    both = to_shared(ravdess, common) + to_shared(emodb, common)
+    assert both.label_order == common
+    assert len(both.corpora) == 2
+    assert len(both) + len(both.rejected) == 1440 + 535
+
+
+def test_manifest_csv_round_trip(tmp_path, emodb: Manifest) -> None:
+    import csv
+
+    emodb.to_csv(tmp_path / "m.csv")
+    with open(tmp_path / "m.csv", newline="") as f:
+        again = Manifest.from_rows(list(csv.DictReader(f)), emodb.label_order)
+    assert again.utterances == emodb.utterances
+    assert again.label_indices() == emodb.label_indices()
