@@ -83,20 +83,19 @@ def _rising_falling(contour: np.ndarray, step_s: float) -> tuple[float, float]:
 
 
 def _spectral(a: SignalAnalysis) -> list[np.ndarray]:
-    power = a.power.astype(np.float64)
-    mag = a.magnitude.astype(np.float64)
-    freqs = a.freqs.astype(np.float64)
-    log_power = np.log(np.maximum(power, LOG_FLOOR))
+    power, mag, freqs = a.power, a.magnitude, a.freqs
+    log_power = np.log(np.maximum(power, np.float32(LOG_FLOOR)))
     flatness = np.exp(log_power.mean(axis=1)) / np.maximum(power.mean(axis=1), LOG_FLOOR)
-    spread = (freqs[None, :] - a.centroid[:, None]) ** 2
-    bandwidth = np.sqrt((mag * spread).sum(axis=1) / a.magnitude_sum)
+    # spread around the centroid from raw moments: no (frames, bins) temporary
+    second_moment = (mag @ (freqs * freqs)) / a.magnitude_sum
+    bandwidth = np.sqrt(np.maximum(second_moment - a.centroid**2, 0.0))
     unit = mag / a.magnitude_sum[:, None]
     flux = np.concatenate([[0.0], np.sqrt((np.diff(unit, axis=0) ** 2).sum(axis=1))])
     khz = freqs / 1000.0 - (freqs / 1000.0).mean()
-    slope = (10.0 * np.log10(np.maximum(power, LOG_FLOOR))) @ (khz / (khz @ khz))
-    p = power / np.maximum(power.sum(axis=1, keepdims=True), LOG_FLOOR)
-    entropy = -(p * np.log(np.maximum(p, LOG_FLOOR))).sum(axis=1) / np.log(power.shape[1])
-    contours = np.stack([flatness, bandwidth, flux, slope, entropy], axis=1)
+    slope = log_power @ (khz * (10.0 / np.log(10.0)) / (khz @ khz))  # dB per kHz
+    total = np.maximum(power.sum(axis=1), LOG_FLOOR)
+    entropy = (np.log(total) - (power * log_power).sum(axis=1) / total) / np.log(power.shape[1])
+    contours = np.stack([flatness, bandwidth, flux, slope, entropy], axis=1).astype(np.float64)
     mean, std = mean_std(contours)
     pct = percentiles(contours, (10, 50, 90))
     return [np.stack([mean, std, *pct], axis=1).reshape(-1)]

@@ -11,6 +11,8 @@ from emovox.errors import ConfigError
 from emovox.features.base import FeatureExtractor, Level
 from emovox.features.dsp import LOG_FLOOR, dct_matrix, mel_filterbank, power_spectrum
 
+FRAME_BLOCK = 64  # frames per block: temporaries under ~130 KB
+
 
 @dataclass(frozen=True)
 class MfccConfig:
@@ -74,10 +76,14 @@ class FrameMfcc(FeatureExtractor):
         """MFCCs of already-cut frames, applying the silent-frame rule."""
         if self.config.skip_silent:
             frames = frames[nonsilent_mask(frames)]
-        if len(frames) == 0:
-            return np.empty((0, self.config.n_mfcc), dtype=np.float32)
-        power = power_spectrum(frames, self.config.n_fft)
-        return mfcc_from_power(power, self.config)
+        out = np.empty((len(frames), self.config.n_mfcc), dtype=np.float32)
+        # fixed-size blocks: small temporaries stay in cache and off mmap, memory stays bounded
+        for start in range(0, len(frames), FRAME_BLOCK):
+            block = frames[start : start + FRAME_BLOCK]
+            out[start : start + len(block)] = mfcc_from_power(
+                power_spectrum(block, self.config.n_fft), self.config
+            )
+        return out
 
     def __call__(self, signal: np.ndarray) -> np.ndarray:
         return self.from_frames(frame_signal(signal, self.config.frame_length, self.config.hop_length))

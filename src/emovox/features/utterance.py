@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 import scipy.fft
+import soxr
 
 from emovox.audio.framing import frame_signal, nonsilent_mask
 from emovox.errors import ConfigError
@@ -177,13 +178,16 @@ class SignalAnalysis:
         with one FFT per frame; the shortest lag within 10% of the best avoids octave drops.
         """
         c = self.config
-        hop = c.mfcc.hop_length
-        n = c.pitch_frame_length
-        frames = frame_signal(self.signal, min(n, len(self.signal)), hop)
+        # f0 <= 500 Hz needs no more than 8 kHz: decimating halves every array below
+        factor = max(1, int(self.sr // 8000))
+        signal = soxr.resample(self.signal, self.sr, self.sr // factor) if factor > 1 else self.signal
+        sr = self.sr // factor
+        hop = c.mfcc.hop_length // factor
+        frames = frame_signal(signal, min(c.pitch_frame_length // factor, len(signal)), hop)
         n = frames.shape[1]
         frames = frames - frames.mean(axis=1, keepdims=True)
-        lag_min = int(self.sr / c.pitch_fmax)
-        lag_max = min(int(np.ceil(self.sr / c.pitch_fmin)), n - 1)
+        lag_min = int(sr / c.pitch_fmax)
+        lag_max = min(int(np.ceil(sr / c.pitch_fmin)), n - 1)
         if len(frames) == 0 or lag_max <= lag_min + 2:
             empty = np.zeros(0)
             return empty, empty, empty.astype(bool), empty
@@ -211,7 +215,7 @@ class SignalAnalysis:
         right = nccf[rows, np.minimum(first + 1, len(lags) - 1)]
         denom = left - 2 * nccf[rows, first] + right
         shift = np.where(np.abs(denom) > 1e-12, 0.5 * (left - right) / np.where(denom == 0, 1, denom), 0)
-        f0 = self.sr / (lags[first] + np.clip(shift, -0.5, 0.5))
+        f0 = sr / (lags[first] + np.clip(shift, -0.5, 0.5))
         frame_energy = energy[:, -1] / n
         loud = frame_energy > frame_energy.max() * 1e-4
         voiced = (strength >= c.voicing_threshold) & loud
