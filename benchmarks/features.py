@@ -25,11 +25,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import describe_machine  # noqa: E402
+from _machine import describe_machine
 
-from emovox.audio import frame_signal, load_audio  # noqa: E402
-from emovox.corpora import read_corpus  # noqa: E402
-from emovox.features import extract, get_extractor  # noqa: E402
+from emovox.audio import frame_signal, load_audio
+from emovox.corpora import read_corpus
+from emovox.features import extract, get_extractor
 
 CLIP = "ravdess/Actor_01/03-01-05-02-01-01-01.flac"
 OWN_SETS = ["mfcc", "utterance110", "enhanced392"]
