@@ -19,6 +19,7 @@ def test_corpus_summary_json(capsys) -> None:
         "corpus": "ravdess", "clips": 1440, "speakers": 24,
     }  # fmt: skip
     assert summary["labels"]["neutral"] == 96 and len(summary["labels"]) == 8
+    assert len(summary["duplicates"]) == 1  # the release's identical Actor_07 pair
 
 
 def test_corpus_summary_table(capsys) -> None:

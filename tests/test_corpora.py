@@ -167,6 +167,18 @@ def test_shared_labels(ravdess: Manifest, emodb: Manifest) -> None:
     assert len(both) + len(both.rejected) == 1440 + 535
 
 
+def test_find_duplicates(tmp_path) -> None:
+    from emovox.corpora import find_duplicates
+
+    a = write_clip(tmp_path / "happy" / "a.wav")
+    (tmp_path / "happy" / "b.wav").write_bytes(a.read_bytes())
+    write_clip(tmp_path / "sad" / "c.wav", seconds=0.4)
+    manifest = read_corpus("folder", tmp_path)
+    assert [[Path(manifest[i].path).name for i in g] for g in find_duplicates(manifest)] == [
+        ["a.wav", "b.wav"]
+    ]
+
+
 def test_manifest_csv_round_trip(tmp_path, emodb: Manifest) -> None:
     import csv
 

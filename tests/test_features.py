@@ -190,3 +190,23 @@ def test_feature_table_round_trip(small_manifest: Manifest, tmp_path, name: str)
     np.testing.assert_array_equal(again[3], table[3])
     with np.load(tmp_path / "t.npz", allow_pickle=False) as data:
         assert data["labels"].tolist() == small_manifest.label_indices()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda rng: rng.uniform(-1, 1, 400),  # exactly one frame
+        lambda rng: np.concatenate([np.zeros(16_000), rng.uniform(-1, 1, 500), np.zeros(16_000)]),
+        lambda rng: np.full(8000, 0.5) + 1e-3 * rng.standard_normal(8000),  # DC offset
+        lambda rng: np.concatenate([np.zeros(8000), [1.0], np.zeros(8000)]),  # a lone click
+    ],
+    ids=["one-frame", "mostly-digital-silence", "dc-offset", "lone-click"],
+)
+def test_own_sets_stay_finite_on_odd_signals(make) -> None:
+    from emovox.audio import prepare_signal
+
+    signal = prepare_signal(make(np.random.default_rng(0)).astype(np.float32), 16_000)
+    for name in ("mfcc", "utterance110", "enhanced392"):
+        values = get_extractor(name)(signal)
+        assert values.shape[-1] == get_extractor(name).dim and len(values) > 0
+        assert np.all(np.isfinite(values)), name

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from emovox.corpora import Manifest
+from emovox.corpora import Manifest, find_duplicates
 from emovox.errors import ProtocolError
 from emovox.protocols import (
     RAVDESS_EMOBOX_FOLDS,
@@ -69,6 +71,15 @@ def test_stratified_random_split(ravdess: Manifest, protocol: str, sizes) -> Non
     assert abs(test_labels.count("neutral") - 96 * sizes[2]) <= 1  # stratified
     (again,) = make_splits(protocol, ravdess, seed=7)
     np.testing.assert_array_equal(split.test, again.test)
+
+
+def test_random_splits_keep_identical_recordings_together(ravdess: Manifest) -> None:
+    (group,) = find_duplicates(ravdess)  # RAVDESS's Actor_07 pair
+    assert {Path(ravdess[i].path).stem for i in group} == {"03-01-03-01-02-01-07", "03-01-03-01-02-02-07"}
+    for seed in range(20):
+        (split,) = make_splits("random-80-20", ravdess, seed=seed)
+        sides = {part for part, idx in split.parts().items() for i in group if i in set(idx.tolist())}
+        assert len(sides) == 1
 
 
 def test_leaking_split_is_refused(emodb: Manifest) -> None:

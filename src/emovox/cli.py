@@ -12,7 +12,7 @@ from pathlib import Path
 
 from emovox import __version__
 from emovox.audio import AudioConfig
-from emovox.corpora import CORPUS_NAMES, Manifest, read_corpus
+from emovox.corpora import CORPUS_NAMES, Manifest, find_duplicates, read_corpus
 from emovox.errors import EmovoxError
 from emovox.features import FeatureSet, extract
 
@@ -36,12 +36,16 @@ def _print_summary(manifest: Manifest) -> None:
 
 def cmd_corpus_summary(args: argparse.Namespace) -> int:
     manifest = read_corpus(args.name, args.root, strict=args.strict)
+    duplicates = [[manifest[i].path for i in group] for group in find_duplicates(manifest)]
     if args.json:
         summary = manifest.summary()
         summary["rejected"] = [{"path": r.path, "reason": r.reason} for r in manifest.rejected]
+        summary["duplicates"] = duplicates
         print(json.dumps(summary))
     else:
         _print_summary(manifest)
+        for group in duplicates:
+            print(f"identical recordings: {', '.join(group)}")
     return 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from emovox.corpora.base import CorpusReader
 from emovox.corpora.cremad import CremaDReader
+from emovox.corpora.duplicates import find_duplicates
 from emovox.corpora.emodb import EmoDbReader
 from emovox.corpora.generic import FolderReader, read_csv
 from emovox.corpora.labels import SHARED_LABELS, SHARED_MAPPING, common_labels, to_shared
@@ -53,6 +54,7 @@ __all__ = [
     "TessReader",
     "Utterance",
     "common_labels",
+    "find_duplicates",
     "read_corpus",
     "read_csv",
     "to_shared",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def audio_files(root: Path) -> list[Path]:
 
 
 def check_root(root: str | Path, corpus: str) -> Path:
-    path = Path(root).expanduser().absolute()
+    path = Path(os.path.abspath(Path(root).expanduser()))
     if not path.exists():
         raise CorpusError(f"{corpus}: root {path} does not exist")
     if not path.is_dir():

@@ -165,29 +165,42 @@ def leave_one_speaker_out(manifest: Manifest, n_val_speakers: int = 1, seed: int
 
 
 def stratified_split(
-    manifest: Manifest, test_size: float = 0.2, val_size: float = 0.0, seed: int = 0
+    manifest: Manifest,
+    test_size: float = 0.2,
+    val_size: float = 0.0,
+    seed: int = 0,
+    keep_together: Sequence[Sequence[int]] = (),
 ) -> Split:
     """The seed's random split (80/20 or 70/15/15), stratified by label.
 
     Speakers appear in every part, so results on it are speaker-dependent and labelled as such.
+    Each group in `keep_together` (e.g. byte-identical clips, see `find_duplicates`) lands in
+    one part, so no test clip has a copy in training.
     """
     if not 0 < test_size < 1 or not 0 <= val_size < 1 or test_size + val_size >= 1:
         raise ProtocolError(f"test_size={test_size}, val_size={val_size} must be fractions summing < 1")
-    indices = np.arange(len(manifest))
+    leader = np.arange(len(manifest))
+    for group in keep_together:
+        leader[list(group)] = min(group)
+    units = np.unique(leader)  # one unit per clip, or per group of clips kept together
     labels = np.array(manifest.labels)
-    rest, test = train_test_split(indices, test_size=test_size, random_state=seed, stratify=labels)
+    rest, test = train_test_split(units, test_size=test_size, random_state=seed, stratify=labels[units])
     val = np.array([], dtype=np.int64)
     if val_size > 0:
         rest, val = train_test_split(
             rest, test_size=val_size / (1 - test_size), random_state=seed, stratify=labels[rest]
         )
+
+    def expand(part: np.ndarray) -> np.ndarray:
+        return np.flatnonzero(np.isin(leader, part))
+
     name = f"random-{round(100 * (1 - test_size - val_size))}-"
     name += f"{round(100 * val_size)}-" if val_size else ""
     split = Split(
         name + f"{round(100 * test_size)}",
-        np.sort(rest),
-        np.sort(val),
-        np.sort(test),
+        expand(rest),
+        expand(val),
+        expand(test),
         speaker_independent=False,
     )
     check_split(manifest, split)
