@@ -70,6 +70,21 @@ def test_mfcc_matches_librosa_on_the_same_frames(clip: np.ndarray) -> None:
     np.testing.assert_allclose(ours[:n], reference[:n], rtol=1e-3, atol=2e-2)
 
 
+@pytest.mark.parametrize(
+    ("sr", "n_fft", "n_mels", "fmin", "fmax"),
+    [(16_000, 512, 40, 0.0, 8000.0), (22_050, 2048, 128, 20.0, 11_025.0)],
+)
+def test_filterbanks_equal_librosa(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> None:
+    from emovox.features.dsp import chroma_filterbank, mel_filterbank
+
+    ours = mel_filterbank(sr, n_fft, n_mels, fmin, fmax)
+    reference = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax).T
+    np.testing.assert_allclose(ours, reference, atol=1e-7)
+    np.testing.assert_allclose(
+        chroma_filterbank(sr, n_fft), librosa.filters.chroma(sr=sr, n_fft=n_fft).T, atol=1e-6
+    )
+
+
 def test_silent_frames_are_skipped() -> None:
     x = voiced_signal(0.5)
     gap = np.concatenate([x, np.zeros(1600, dtype=np.float32), x])
