@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 import warnings
@@ -24,12 +23,10 @@ import librosa
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import describe_machine
-
 from emovox.audio import frame_signal, load_audio
 from emovox.corpora import read_corpus
 from emovox.features import extract, get_extractor
+from emovox.machine import describe_machine
 
 CLIP = "ravdess/Actor_01/03-01-05-02-01-01-01.flac"
 OWN_SETS = ["mfcc", "utterance110", "enhanced392"]

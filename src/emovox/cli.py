@@ -80,6 +80,20 @@ def cmd_features(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cv(args: argparse.Namespace) -> int:
+    from emovox.evaluation import load_experiment, run_cv
+
+    experiment = load_experiment(args.config, args.set or ())
+    out = Path(args.out or Path("runs") / experiment.name)
+    report = run_cv(experiment, out, progress=not args.quiet, jobs=args.jobs)
+    print(
+        f"{experiment.name}: UAR {100 * report['uar_mean']:.1f} ± {100 * report['uar_std']:.1f} %, "
+        f"WA {100 * report['wa_mean']:.1f} ± {100 * report['wa_std']:.1f} % "
+        f"over {len(report['folds'])} folds ({report['seconds'] / 60:.1f} min) -> {out}/report.md"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emovox", description="Speech emotion recognition: corpora, features, models."
@@ -116,6 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--max-seconds", type=float, default=600.0, help="longest clip accepted")
     features.add_argument("--quiet", action="store_true", help="no progress bar")
     features.set_defaults(func=cmd_features)
+
+    cv = commands.add_parser("cv", help="cross-validate an experiment (TOML) by its protocol")
+    cv.add_argument("config", help="experiment file, e.g. configs/emodb-svm.toml")
+    cv.add_argument("--out", default=None, help="output folder (default runs/NAME)")
+    cv.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. train.epochs=5")
+    cv.add_argument("--jobs", type=int, default=None, help="feature extraction workers")
+    cv.add_argument("--quiet", action="store_true", help="no progress output")
+    cv.set_defaults(func=cmd_cv)
     return parser
 
 

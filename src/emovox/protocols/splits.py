@@ -7,6 +7,7 @@ training part only, so hyper-parameters are never picked on test speakers.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -161,7 +162,11 @@ def leave_one_speaker_out(manifest: Manifest, n_val_speakers: int = 1, seed: int
     speakers = manifest.speakers
     if len(speakers) < 2 + n_val_speakers:
         raise ProtocolError(f"LOSO needs more than {1 + n_val_speakers} speakers, got {len(speakers)}")
-    return speaker_folds(manifest, [[s] for s in speakers], n_val_speakers, seed, prefix="speaker")
+    folds = speaker_folds(manifest, [[s] for s in speakers], n_val_speakers, seed)
+    return [
+        dataclasses.replace(f, name=f"speaker-{s.split('/', 1)[1]}")
+        for f, s in zip(folds, speakers, strict=True)
+    ]
 
 
 def stratified_split(

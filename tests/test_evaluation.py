@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import DATA, corpus_root
+
+from emovox.cli import main
+from emovox.errors import ConfigError
+from emovox.evaluation import load_experiment
+
+TINY = """
+name = "tiny"
+[data]
+corpora = ["emodb"]
+data_dir = "{data}"
+protocol = "loso"
+n_val_speakers = 1
+every = 5
+[model]
+name = "{model}"
+{params}
+[train]
+epochs = 2
+batch_size = 16
+"""
+
+
+def write_config(tmp_path, model: str, params: str = "") -> str:
+    corpus_root("emodb")
+    path = tmp_path / f"{model}.toml"
+    path.write_text(TINY.format(data=DATA, model=model, params=params))
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [("lstm_feat", "[model.params]\nhidden_sizes = [16, 8]\ndense = 8"), ("svm", "")],
+)
+def test_cv_command_end_to_end(tmp_path, monkeypatch, model: str, params: str) -> None:
+    monkeypatch.setenv("EMOVOX_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    assert main(["cv", write_config(tmp_path, model, params), "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert {
+        "protocol",
+        "corpus",
+        "model",
+        "folds",
+        "uar_mean",
+        "uar_std",
+        "wa_mean",
+        "wa_std",
+        "seconds",
+    } <= set(report)
+    assert report["protocol"] == "loso" and report["speaker_independent"] is True
+    assert len(report["folds"]) == 10
+    assert all({"fold", "uar", "wa", "f1"} <= set(f) for f in report["folds"])
+    assert 0 <= report["uar_mean"] <= 1
+    for detail in report["fold_details"]:  # each fold tested one unseen speaker
+        assert len(detail["test_speakers"]) == 1
+    assert (out / "report.md").read_text().startswith("# tiny")
+    assert (out / "confusion.png").stat().st_size > 1000
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == 107  # every clip of the subset is tested exactly once
+    if model != "svm":
+        assert (out / "curves.png").exists()
+        assert (out / "speaker-03" / "last.pt").exists()
+
+
+def test_overrides_and_config_errors(tmp_path) -> None:
+    path = write_config(tmp_path, "cnn")
+    experiment = load_experiment(
+        path, ["train.epochs=7", "model.params.channels=[8, 16]", "data.protocol=loso"]
+    )
+    assert experiment.train.epochs == 7 and experiment.model.params["channels"] == [8, 16]
+    assert experiment.features == "enhanced392"
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_experiment(path, ["train.epoch=7"])
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        load_experiment(path, ["model.params.width=3"])
+    with pytest.raises(ConfigError, match="protocol"):
+        load_experiment(path, ["data.protocol=random"])
+    with pytest.raises(ConfigError, match="labels"):
+        load_experiment(path, ['data.corpora=["emodb", "ravdess"]'])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_experiment(tmp_path / "none.toml")

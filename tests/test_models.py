@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emovox.errors import ConfigError, FeatureError
+from emovox.models import NEURAL_MODELS, build_model
+
+
+@pytest.mark.parametrize(
+    ("name", "dim"), [("lstm_feat", 110), ("cnn_lstm", 110), ("cnn", 392), ("msse_bilstm", 392)]
+)
+def test_vector_models_shapes(name: str, dim: int) -> None:
+    torch.manual_seed(0)
+    model = build_model(name, dim, 8).eval()
+    logits = model(torch.randn(4, dim))
+    assert logits.shape == (4, 8) and torch.isfinite(logits).all()
+    with pytest.raises(FeatureError):
+        model(torch.randn(4, dim + 1))
+
+
+def test_lstm_stream_uses_the_last_real_frame_of_padded_sequences() -> None:
+    torch.manual_seed(0)
+    model = build_model("lstm_stream", 13, 8, {"hidden_size": 32}).eval()
+    short, long = torch.randn(5, 13), torch.randn(9, 13)
+    padded = torch.zeros(2, 9, 13)
+    padded[0, :5], padded[1] = short, long
+    garbage = padded.clone()
+    garbage[0, 5:] = 100.0  # what lies in the padding must not matter
+    with torch.no_grad():
+        batched, _ = model(padded, lengths=torch.tensor([5, 9]))
+        again, _ = model(garbage, lengths=torch.tensor([5, 9]))
+        alone, _ = model(short.unsqueeze(0))
+    torch.testing.assert_close(batched, again)
+    torch.testing.assert_close(batched[0], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_lstm_stream_frame_by_frame_equals_whole_sequence() -> None:
+    torch.manual_seed(0)
+    model = build_model("lstm_stream", 13, 8).eval()  # the seed size: 256 hidden, 2 layers
+    clip = torch.randn(1, 120, 13)
+    with torch.no_grad():
+        whole, _ = model(clip)
+        hidden = None
+        for t in range(clip.shape[1]):
+            step, hidden = model(clip[:, t : t + 1], hidden)
+    torch.testing.assert_close(step, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_unknown_models_and_parameters() -> None:
+    with pytest.raises(ConfigError, match="unknown model"):
+        build_model("transformer", 10, 4)
+    with pytest.raises(ConfigError, match="unknown parameter"):
+        build_model("cnn", 392, 8, {"width": 3})
+    with pytest.raises(ConfigError):
+        build_model("cnn", 392, 1)
+    assert set(NEURAL_MODELS) == {"lstm_stream", "lstm_feat", "cnn_lstm", "cnn", "msse_bilstm"}

@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emovox.errors import ConfigError
+from emovox.models import build_model
+from emovox.training import (
+    SequenceAugment,
+    SequenceData,
+    Standardizer,
+    TrainConfig,
+    Trainer,
+    VectorData,
+    classification_report,
+    predict_proba,
+)
+
+
+def toy_vectors(
+    n: int = 160, dim: int = 20, classes: int = 4, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % classes
+    x = rng.standard_normal((n, dim)).astype(np.float32)
+    x[np.arange(n), y] += 4.0
+    return x, y
+
+
+def test_metrics_on_a_known_confusion() -> None:
+    report = classification_report([0, 0, 0, 0, 1, 1], [0, 0, 0, 1, 1, 0], ["a", "b"])
+    assert report["wa"] == pytest.approx(4 / 6)
+    assert report["uar"] == pytest.approx((3 / 4 + 1 / 2) / 2)
+    assert report["confusion"] == [[3, 1], [1, 1]]
+    assert report["per_class"]["a"]["support"] == 4
+
+
+def test_standardizer_is_fitted_on_what_it_is_given() -> None:
+    x = np.array([[1.0, 5.0], [3.0, 5.0]], dtype=np.float32)
+    scaler = Standardizer.fit(x)
+    np.testing.assert_allclose(scaler(x), [[-1.0, 0.0], [1.0, 0.0]])  # a constant dim stays finite
+    sequences = Standardizer.fit([x, x + 2])
+    np.testing.assert_allclose(sequences.mean, [3.0, 6.0])  # all four frames pooled
+
+
+def test_training_learns_a_separable_problem() -> None:
+    x, y = toy_vectors()
+    torch.manual_seed(0)
+    model = build_model("cnn", 20, 4, {"channels": [16, 32], "dense": [32]})
+    result = Trainer(TrainConfig(epochs=30, lr=3e-3, patience=30), progress=False).fit(
+        model, VectorData(x[:120], y[:120]), VectorData(x[120:], y[120:]), 4
+    )
+    model.load_state_dict(result.best_state)
+    assert result.best_val_uar > 0.8
+    assert (predict_proba(model, VectorData(x[120:], y[120:])).argmax(1) == y[120:]).mean() == pytest.approx(
+        result.best_val_uar, abs=0.1
+    )
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path) -> None:
+    x, y = toy_vectors()
+    train, val = VectorData(x[:120], y[:120]), VectorData(x[120:], y[120:])
+    config = TrainConfig(epochs=6, checkpoint_every=3, patience=50, mixup_alpha=0.2, seed=3)
+
+    def fresh() -> torch.nn.Module:
+        torch.manual_seed(0)
+        return build_model("lstm_feat", 20, 4, {"hidden_sizes": [16, 8], "dense": 8})
+
+    full = Trainer(config, tmp_path / "full", progress=False).fit(fresh(), train, val, 4)
+    # the interrupted run stops after epoch 3 (its checkpoint), then a new process resumes it
+    Trainer(TrainConfig(**{**config.__dict__, "epochs": 3}), tmp_path / "cut", progress=False).fit(
+        fresh(), train, val, 4
+    )
+    saved = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
+    assert json.loads(saved["state"])["epoch"] == 3
+    resumed = Trainer(config, tmp_path / "cut", progress=False).fit(fresh(), train, val, 4, resume=True)
+    assert [h["val_uar"] for h in resumed.history] == [h["val_uar"] for h in full.history]
+    for key, value in full.best_state.items():
+        torch.testing.assert_close(resumed.best_state[key], value, rtol=0, atol=0)
+    assert len((tmp_path / "cut" / "epochs.jsonl").read_text().splitlines()) == 6
+
+
+def test_sequence_batches_crop_and_mask_only_in_training() -> None:
+    rng = np.random.default_rng(0)
+    seqs = [rng.standard_normal((n, 13)).astype(np.float32) for n in (30, 80, 200)]
+    data = SequenceData(seqs, [0, 1, 2], SequenceAugment(crop_frames=50, time_masks=1, feature_masks=1))
+    (train_batch,) = data.batches(8, torch.Generator().manual_seed(0), train=True)
+    assert sorted(train_batch.lengths.tolist()) == [30, 50, 50]
+    (eval_batch,) = data.batches(8)
+    assert eval_batch.lengths.tolist() == [30, 80, 200]
+    torch.testing.assert_close(eval_batch.x[2, :200], torch.from_numpy(seqs[2]))
+
+
+def test_bad_train_config() -> None:
+    with pytest.raises(ConfigError):
+        TrainConfig(scheduler="step")
+    with pytest.raises(ConfigError):
+        TrainConfig(epochs=0)
