@@ -85,3 +85,22 @@ def test_overrides_and_config_errors(tmp_path) -> None:
         load_experiment(path, ['data.corpora=["emodb", "ravdess"]'])
     with pytest.raises(ConfigError, match="does not exist"):
         load_experiment(tmp_path / "none.toml")
+
+
+def test_train_then_evaluate_commands(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("EMOVOX_CACHE", str(tmp_path / "cache"))
+    config = write_config(tmp_path, "lstm_feat", "[model.params]\nhidden_sizes = [16, 8]\ndense = 8")
+    model_dir = tmp_path / "model"
+    assert (
+        main(["train", config, "--out", str(model_dir), "--quiet", "--checkpoints", str(tmp_path / "ck")])
+        == 0
+    )
+    assert (model_dir / "MODEL_CARD.md").exists() and (tmp_path / "ck" / "last.pt").exists()
+    capsys.readouterr()
+    assert (
+        main(["evaluate", str(model_dir), "--corpus", "emodb", "--root", str(corpus_root("emodb")), "--json"])
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert report["clips"] == 535 and 0 <= report["uar"] <= 1
+    assert sum(sum(row) for row in report["confusion"]) == 535

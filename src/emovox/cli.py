@@ -94,6 +94,40 @@ def cmd_cv(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from emovox.artifact.train import train_and_save
+    from emovox.evaluation import load_experiment
+
+    experiment = load_experiment(args.config, args.set or ())
+    artifact = train_and_save(
+        experiment, args.out, args.cv_report, not args.quiet, args.jobs, checkpoint_dir=args.checkpoints
+    )
+    meta = artifact.metadata
+    minutes = meta["training_seconds"] / 60
+    print(
+        f"{experiment.name}: best epoch {meta['best_epoch']}, "
+        f"validation UAR {100 * meta['best_val_uar']:.1f} % ({minutes:.1f} min) -> {args.out}"
+    )
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from emovox.artifact import load_model
+    from emovox.artifact.evaluate import evaluate_on_corpus
+
+    report = evaluate_on_corpus(load_model(args.model), args.corpus, args.root, args.labels, jobs=args.jobs)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(
+        f"{args.corpus}: {report['clips']} clips ({report['excluded']} with other labels left out), "
+        f"UAR {100 * report['uar']:.1f} %, WA {100 * report['wa']:.1f} %"
+    )
+    for label, scores in report["per_class"].items():
+        print(f"  {label:<12} recall {100 * scores['recall']:5.1f} %  (n={scores['support']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emovox", description="Speech emotion recognition: corpora, features, models."
@@ -138,6 +172,28 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--jobs", type=int, default=None, help="feature extraction workers")
     cv.add_argument("--quiet", action="store_true", help="no progress output")
     cv.set_defaults(func=cmd_cv)
+
+    train = commands.add_parser("train", help="train an experiment's model and save a model directory")
+    train.add_argument("config", help="experiment file, e.g. configs/cnn.toml")
+    train.add_argument("--out", required=True, help="model directory to write")
+    train.add_argument("--cv-report", default=None, help="report.json of `emovox cv` for the model card")
+    train.add_argument(
+        "--checkpoints", default=None, help="folder for resumable checkpoints and the epoch log"
+    )
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. train.epochs=5")
+    train.add_argument("--jobs", type=int, default=None, help="feature extraction workers")
+    train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = commands.add_parser("evaluate", help="score a model directory on a labelled corpus")
+    evaluate.add_argument("model", help="model directory")
+    evaluate.add_argument("--corpus", required=True, choices=CORPUS_NAMES)
+    evaluate.add_argument("--root", required=True, help="corpus folder (csv: the file)")
+    evaluate.add_argument("--labels", choices=["native", "shared"], default="native",
+                          help="shared: map the corpus's labels onto the shared set first")  # fmt: skip
+    evaluate.add_argument("--jobs", type=int, default=None, help="feature extraction workers")
+    evaluate.add_argument("--json", action="store_true", help="the full report as JSON")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 

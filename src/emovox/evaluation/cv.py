@@ -25,7 +25,7 @@ from emovox.features import FeatureTable, extract
 from emovox.models import build_model
 from emovox.models.classical import fit_classical
 from emovox.protocols import Split, make_splits
-from emovox.training.data import SequenceData, VectorData
+from emovox.training.data import SequenceAugment, SequenceData, VectorData
 from emovox.training.metrics import classification_report
 from emovox.training.scaler import Standardizer
 from emovox.training.trainer import Trainer, predict_proba
@@ -54,60 +54,77 @@ def validation_part(split: Split, y: np.ndarray, seed: int) -> tuple[np.ndarray,
 
 
 @dataclass
-class FoldOutcome:
-    report: dict[str, Any]
-    probabilities: np.ndarray  # (test clips, classes)
+class Fitted:
+    """A model fitted on one training part, with its scaler and how training went."""
+
+    model: Any  # an nn.Module, or a scikit-learn classifier
+    scaler: Standardizer
     info: dict[str, Any]
 
+    def predict_proba(self, table: FeatureTable, idx: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if isinstance(self.model, torch.nn.Module):
+            return predict_proba(self.model, _data(table, idx, y, self.scaler, None))
+        return self.model.predict_proba(self.scaler(table.values[idx]))
 
-def run_fold(
-    experiment: Experiment, table: FeatureTable, split: Split, fold_dir: Path | None, progress: bool
-) -> FoldOutcome:
-    manifest = table.manifest
-    y = np.asarray(manifest.label_indices())
-    labels = manifest.label_order
-    train_idx, val_idx = validation_part(split, y, experiment.train.seed)
-    frames = table.offsets is not None
-    if frames:
-        sequences = [table[i] for i in range(len(table))]
-        scaler = Standardizer.fit([sequences[i] for i in train_idx])
 
-        def part(idx: np.ndarray, augment: bool = False) -> SequenceData:
-            return SequenceData(
-                [scaler(sequences[i]) for i in idx], y[idx], experiment.augment if augment else None
-            )
+def _data(
+    table: FeatureTable, idx: np.ndarray, y: np.ndarray, scaler: Standardizer, augment: SequenceAugment | None
+) -> SequenceData | VectorData:
+    if table.offsets is not None:
+        return SequenceData([scaler(table[int(i)]) for i in idx], y[idx], augment)
+    return VectorData(scaler(table.values[idx]), y[idx])
 
+
+def fit_model(
+    experiment: Experiment,
+    table: FeatureTable,
+    train_idx: np.ndarray,
+    val_idx: np.ndarray,
+    checkpoint_dir: Path | None,
+    progress: bool,
+) -> Fitted:
+    """Scaler on the training part only; epoch (neural) or C (classical) chosen on validation."""
+    y = np.asarray(table.manifest.label_indices())
+    labels = table.manifest.label_order
+    if table.offsets is not None:
+        scaler = Standardizer.fit([table[int(i)] for i in train_idx])
     else:
         scaler = Standardizer.fit(table.values[train_idx])
-
-        def part(idx: np.ndarray, augment: bool = False) -> VectorData:
-            return VectorData(scaler(table.values[idx]), y[idx])
-
     started = time.perf_counter()
     if experiment.model.is_classical:
         result = fit_classical(
             experiment.model.name, scaler(table.values[train_idx]), y[train_idx],
             scaler(table.values[val_idx]), y[val_idx], seed=experiment.train.seed,
         )  # fmt: skip
-        probabilities = result.model.predict_proba(scaler(table.values[split.test]))
-        info = {
+        model: Any = result.model
+        info: dict[str, Any] = {
             "chosen_c": result.chosen_c,
             "val_uar_by_c": {str(k): v for k, v in result.val_uar_by_c.items()},
         }
     else:
         torch.manual_seed(experiment.train.seed)
-        model = build_model(
-            experiment.model.name, table.values.shape[1], len(labels), experiment.model.params
-        )
-        trainer = Trainer(experiment.train, checkpoint_dir=fold_dir, progress=progress)
-        result = trainer.fit(model, part(train_idx, augment=True), part(val_idx), len(labels))
+        dim = table.values.shape[1]
+        model = build_model(experiment.model.name, dim, len(labels), experiment.model.params)
+        trainer = Trainer(experiment.train, checkpoint_dir=checkpoint_dir, progress=progress)
+        train = _data(table, train_idx, y, scaler, experiment.augment)
+        result = trainer.fit(model, train, _data(table, val_idx, y, scaler, None), len(labels))
         model.load_state_dict(result.best_state)
-        probabilities = predict_proba(model, part(split.test))
         info = {"best_epoch": result.best_epoch, "best_val_uar": result.best_val_uar,
                 "epochs_run": len(result.history), "history": result.history}  # fmt: skip
     info["seconds"] = time.perf_counter() - started
-    report = classification_report(y[split.test], probabilities.argmax(axis=1), labels)
-    return FoldOutcome(report, probabilities, info)
+    return Fitted(model, scaler, info)
+
+
+def run_fold(
+    experiment: Experiment, table: FeatureTable, split: Split, fold_dir: Path | None, progress: bool
+) -> tuple[dict[str, Any], np.ndarray, dict[str, Any]]:
+    """Fit on the fold's training part; score its test speakers once. (report, probs, info)"""
+    y = np.asarray(table.manifest.label_indices())
+    train_idx, val_idx = validation_part(split, y, experiment.train.seed)
+    fitted = fit_model(experiment, table, train_idx, val_idx, fold_dir, progress)
+    probabilities = fitted.predict_proba(table, split.test, y)
+    report = classification_report(y[split.test], probabilities.argmax(axis=1), table.manifest.label_order)
+    return report, probabilities, fitted.info
 
 
 def run_cv(
@@ -131,16 +148,15 @@ def run_cv(
     y = manifest.label_indices()
     for split in splits:
         fold_dir = out / split.name if not experiment.model.is_classical else None
-        outcome = run_fold(experiment, table, split, fold_dir, progress)
-        folds.append({"fold": split.name, **outcome.report, **outcome.info,
+        report, probabilities, info = run_fold(experiment, table, split, fold_dir, progress)
+        folds.append({"fold": split.name, **report, **info,
                       "test_speakers": split.info.get("test_speakers", [])})  # fmt: skip
-        for i, p in zip(split.test, outcome.probabilities, strict=True):
+        for i, p in zip(split.test, probabilities, strict=True):
             u = manifest[int(i)]
             predictions.append({"path": u.path, "speaker": u.speaker_id, "fold": split.name,
                                 "label": y[int(i)], "probabilities": p.tolist()})  # fmt: skip
         if progress:
-            scores = outcome.report
-            print(f"{experiment.name} {split.name}: UAR {scores['uar']:.3f}  WA {scores['wa']:.3f}")
+            print(f"{experiment.name} {split.name}: UAR {report['uar']:.3f}  WA {report['wa']:.3f}")
     with open(out / "predictions.jsonl", "w") as f:
         f.writelines(json.dumps(p) + "\n" for p in predictions)
     return write_report(

@@ -1,0 +1,125 @@
+"""Speaker-independent accuracy of every model family on both corpora, and the results table.
+
+    python benchmarks/accuracy.py [--families svm cnn ...] [--corpora ravdess emodb] [--table-only]
+
+Each family's config (configs/FAMILY.toml) runs on RAVDESS (six EmoBox folds, 8 classes) and
+EmoDB (leave one speaker out, 7 classes) into results/CORPUS-FAMILY/. The soft-voting ensemble
+averages its members' test probabilities clip by clip (same folds, same seed), so it needs no
+further training. The table goes to results/accuracy.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from emovox.evaluation import load_experiment, run_cv
+from emovox.machine import describe_machine
+from emovox.training.metrics import classification_report
+
+ROOT = Path(__file__).resolve().parents[1]
+FAMILIES = ["svm", "logreg", "lstm_feat", "cnn_lstm", "cnn", "msse_bilstm", "lstm_stream"]
+CORPORA = {
+    "ravdess": ["data.corpora=['ravdess']", "data.protocol=ravdess-emobox", "data.n_val_speakers=2"],
+    "emodb": ["data.corpora=['emodb']", "data.protocol=loso", "data.n_val_speakers=1"],
+}
+ENSEMBLE = ["cnn", "msse_bilstm", "lstm_feat", "cnn_lstm", "lstm_stream", "svm"]
+
+
+def run_family(family: str, corpus: str, data_dir: str) -> None:
+    overrides = [*CORPORA[corpus], f"data.data_dir={json.dumps(data_dir)}", f"name={corpus}-{family}"]
+    experiment = load_experiment(ROOT / "configs" / f"{family}.toml", overrides)
+    run_cv(experiment, ROOT / "results" / f"{corpus}-{family}")
+
+
+def ensemble(corpus: str) -> dict | None:
+    """Soft voting over the members that have run: mean of their per-clip test probabilities."""
+    members = [m for m in ENSEMBLE if (ROOT / "results" / f"{corpus}-{m}" / "predictions.jsonl").exists()]
+    if len(members) < 2:
+        return None
+    by_member = []
+    for m in members:
+        lines = (ROOT / "results" / f"{corpus}-{m}" / "predictions.jsonl").read_text().splitlines()
+        by_member.append({r["path"]: r for r in map(json.loads, lines)})
+    labels = json.loads((ROOT / "results" / f"{corpus}-{members[0]}" / "report.json").read_text())["labels"]
+    folds: dict[str, list[tuple[int, np.ndarray]]] = {}
+    for path, row in by_member[0].items():
+        mean = np.mean([np.array(member[path]["probabilities"]) for member in by_member], axis=0)
+        folds.setdefault(row["fold"], []).append((row["label"], mean))
+    scores = []
+    for items in folds.values():
+        y = [label for label, _ in items]
+        scores.append(classification_report(y, [int(p.argmax()) for _, p in items], labels))
+    return {
+        "members": members,
+        "uar": [s["uar"] for s in scores],
+        "wa": [s["wa"] for s in scores],
+    }
+
+
+def table() -> str:
+    lines = [
+        f"Machine: {describe_machine()}",
+        "",
+        "| model | features | RAVDESS UAR % | RAVDESS WA % | RAVDESS min "
+        "| EmoDB UAR % | EmoDB WA % | EmoDB min |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for family in FAMILIES:
+        cells, features = [], ""
+        for corpus in CORPORA:
+            path = ROOT / "results" / f"{corpus}-{family}" / "report.json"
+            if not path.exists():
+                cells += ["not run", "", ""]
+                continue
+            r = json.loads(path.read_text())
+            features = r["features"]
+            cells += [
+                f"{100 * r['uar_mean']:.1f} ± {100 * r['uar_std']:.1f}",
+                f"{100 * r['wa_mean']:.1f} ± {100 * r['wa_std']:.1f}",
+                f"{r['seconds'] / 60:.1f}",
+            ]
+        lines.append(f"| {family} | {features} | " + " | ".join(cells) + " |")
+    cells = []
+    names = ""
+    for corpus in CORPORA:
+        result = ensemble(corpus)
+        if result is None:
+            cells += ["not run", "", ""]
+            continue
+        names = "+".join(result["members"])
+        cells += [
+            f"{100 * np.mean(result['uar']):.1f} ± {100 * np.std(result['uar']):.1f}",
+            f"{100 * np.mean(result['wa']):.1f} ± {100 * np.std(result['wa']):.1f}",
+            "0 (members')",
+        ]
+    lines.append(f"| ensemble (soft vote) | {names} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Mean ± std over folds. RAVDESS: 8 classes, six EmoBox speaker-independent folds (4 test actors, "
+        "2 validation actors each). EmoDB: 7 classes, leave one speaker out (1 validation speaker).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", nargs="+", default=FAMILIES, choices=FAMILIES)
+    parser.add_argument("--corpora", nargs="+", default=list(CORPORA), choices=list(CORPORA))
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--table-only", action="store_true", help="only rebuild the table from results/")
+    args = parser.parse_args()
+    if not args.table_only:
+        for family in args.families:
+            for corpus in args.corpora:
+                run_family(family, corpus, args.data)
+    text = table()
+    (ROOT / "results" / "accuracy.md").write_text(f"<!-- written by benchmarks/accuracy.py -->\n{text}\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""One directory per trained model, loadable without executing code:
+
+- `weights.safetensors`: the network's tensors; `scaler.safetensors`: the standardisation;
+- `config.json`: model family and parameters, feature set and settings, audio settings, labels;
+- `metadata.json`: training corpora, protocol, seed, metrics, package versions;
+- `MODEL_CARD.md`: the same for people.
+
+Loading checks the format version, the feature set and every shape, with clear errors.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.numpy import load_file as load_numpy
+from safetensors.numpy import save_file as save_numpy
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from emovox import __version__
+from emovox.audio import AudioConfig
+from emovox.errors import EmovoxError
+from emovox.features import FeatureExtractor, get_extractor
+from emovox.models import build_model
+from emovox.training.scaler import Standardizer
+
+FORMAT = "emovox-model"
+FORMAT_VERSION = 1
+
+
+class ArtifactError(EmovoxError):
+    """A model directory that is missing, incomplete, from another format version, or inconsistent."""
+
+
+@dataclass
+class ModelArtifact:
+    """A trained model with everything needed to turn audio into class probabilities."""
+
+    model: nn.Module
+    model_name: str
+    model_params: dict[str, Any]
+    extractor: FeatureExtractor
+    audio: AudioConfig
+    scaler: Standardizer
+    labels: tuple[str, ...]
+    metadata: dict[str, Any]
+
+    def save(self, directory: str | Path) -> Path:
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
+        save_file(state, out / "weights.safetensors")
+        save_numpy({"mean": self.scaler.mean, "std": self.scaler.std}, out / "scaler.safetensors")
+        config = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "model": {"name": self.model_name, "params": self.model_params},
+            "features": {"set": self.extractor.name, **self.extractor.config_dict()},
+            "input_dim": self.extractor.dim,
+            "audio": self.audio.to_dict(),
+            "labels": list(self.labels),
+        }
+        (out / "config.json").write_text(json.dumps(config, indent=1))
+        metadata = {**self.metadata, "versions": package_versions(), "saved": datetime.now(UTC).isoformat()}
+        (out / "metadata.json").write_text(json.dumps(metadata, indent=1))
+        (out / "MODEL_CARD.md").write_text(model_card(config, metadata))
+        return out
+
+    @torch.no_grad()
+    def predict_proba_features(self, features: np.ndarray) -> np.ndarray:
+        """Probabilities for one clip's features: (dim,) vector or (frames, dim) sequence."""
+        self.model.eval()
+        x = torch.from_numpy(self.scaler(self.extractor.check(features))).unsqueeze(0)
+        logits = self.model(x)[0] if getattr(self.model, "takes_sequences", False) else self.model(x)
+        return torch.softmax(logits, dim=-1)[0].numpy()
+
+
+def package_versions() -> dict[str, str]:
+    import scipy
+    import sklearn
+
+    return {"emovox": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
+            "python": platform.python_version()}  # fmt: skip
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ArtifactError(f"{path.parent}: missing {path.name}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def load_model(directory: str | Path) -> ModelArtifact:
+    """Load a model directory; raise `ArtifactError` saying what is wrong with it."""
+    source = Path(directory)
+    if not source.is_dir():
+        raise ArtifactError(f"{source}: no such model directory")
+    config = _read_json(source / "config.json")
+    metadata = _read_json(source / "metadata.json")
+    if config.get("format") != FORMAT:
+        raise ArtifactError(f"{source}: not an emovox model (format {config.get('format')!r})")
+    if config.get("format_version") != FORMAT_VERSION:
+        raise ArtifactError(
+            f"{source}: format version {config.get('format_version')}, this emovox reads {FORMAT_VERSION}"
+        )
+    extractor = get_extractor(config["features"]["set"])
+    if extractor.config_dict()["settings"] != config["features"]["settings"]:
+        raise ArtifactError(f"{source}: saved with other {extractor.name} settings than this emovox computes")
+    labels = tuple(config["labels"])
+    if extractor.dim != config["input_dim"]:
+        raise ArtifactError(
+            f"{source}: input_dim {config['input_dim']} but {extractor.name} gives {extractor.dim}"
+        )
+    try:
+        scaler_arrays = load_numpy(source / "scaler.safetensors")
+        state = load_file(source / "weights.safetensors")
+    except (OSError, SafetensorError) as exc:
+        raise ArtifactError(f"{source}: cannot read weights or scaler ({exc})") from exc
+    scaler = Standardizer(scaler_arrays["mean"], scaler_arrays["std"])
+    if scaler.mean.shape != (extractor.dim,):
+        raise ArtifactError(f"{source}: scaler has shape {scaler.mean.shape}, expected ({extractor.dim},)")
+    model = build_model(config["model"]["name"], extractor.dim, len(labels), config["model"]["params"])
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ArtifactError(f"{source}: weights do not fit {config['model']['name']}: {exc}") from exc
+    model.eval()
+    return ModelArtifact(
+        model, config["model"]["name"], config["model"]["params"], extractor,
+        AudioConfig(**config["audio"]), scaler, labels, metadata,
+    )  # fmt: skip
+
+
+def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
+    cv = metadata.get("cross_validation")
+    lines = [
+        f"# emovox model: {config['model']['name']} on {config['features']['set']}",
+        "",
+        f"Labels ({len(config['labels'])}): {', '.join(config['labels'])}.",
+        "",
+        "## Training data",
+        "",
+        f"- Corpora: {', '.join(metadata.get('corpora', []))} (acted emotional speech).",
+        f"- Training speakers: {len(metadata.get('train_speakers', []))}; "
+        f"validation speakers (early stopping): {', '.join(metadata.get('val_speakers', []))}.",
+        f"- Seed: {metadata.get('seed')}; best epoch {metadata.get('best_epoch')} "
+        f"(validation UAR {100 * metadata.get('best_val_uar', 0):.1f} %).",
+        "",
+        "## Evaluation",
+        "",
+    ]
+    if cv:
+        lines.append(
+            f"Speaker-independent cross-validation (`{cv['protocol']}`): UAR {100 * cv['uar_mean']:.1f} ± "
+            f"{100 * cv['uar_std']:.1f} %, WA {100 * cv['wa_mean']:.1f} ± {100 * cv['wa_std']:.1f} %."
+        )
+        per_class = cv.get("per_class_recall", {})
+        lines += [f"- {label}: recall {100 * r:.1f} %" for label, r in per_class.items()]
+    else:
+        lines.append("No cross-validation report was attached (`emovox train --cv-report`).")
+    lines += [
+        "",
+        "## Known limits",
+        "",
+        "- Trained on acted, studio-quality speech: spontaneous emotion is subtler, and real rooms,",
+        "  microphones and noise differ; expect lower accuracy on such audio.",
+        "- Only the languages of the training corpora were seen.",
+        "- One label per clip; mixed or changing emotions are not modelled.",
+        "",
+        f"Versions: {json.dumps(metadata.get('versions', {}))}",
+    ]
+    return "\n".join(lines) + "\n"

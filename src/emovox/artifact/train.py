@@ -1,0 +1,81 @@
+"""Train the model an experiment describes on all its speakers (minus validation speakers for
+early stopping) and save it as a model directory. Its honest accuracy comes from `emovox cv`
+on the same experiment, attached to the model card when given."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emovox.artifact.store import ModelArtifact
+from emovox.audio import AudioConfig
+from emovox.errors import ConfigError
+from emovox.evaluation.cv import fit_model, load_manifest
+from emovox.evaluation.experiment import Experiment
+from emovox.features import extract, get_extractor
+from emovox.protocols import choose_validation_speakers
+
+
+def cv_summary(report_path: str | Path) -> dict[str, Any]:
+    """The part of a `report.json` a model card quotes."""
+    report = json.loads(Path(report_path).read_text())
+    confusion = np.array(report["confusion"])
+    recall = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    return {
+        "protocol": report["protocol"],
+        "uar_mean": report["uar_mean"],
+        "uar_std": report["uar_std"],
+        "wa_mean": report["wa_mean"],
+        "wa_std": report["wa_std"],
+        "per_class_recall": dict(zip(report["labels"], recall.tolist(), strict=True)),
+    }
+
+
+def train_and_save(
+    experiment: Experiment,
+    out_dir: str | Path,
+    cv_report: str | Path | None = None,
+    progress: bool = True,
+    jobs: int | None = None,
+    checkpoint_dir: str | Path | None = None,
+) -> ModelArtifact:
+    """`checkpoint_dir` keeps resumable checkpoints and the epoch log (outside the model directory)."""
+    if experiment.model.is_classical:
+        raise ConfigError("model directories hold neural models; classical baselines are evaluated with `cv`")
+    manifest = load_manifest(experiment)
+    table = extract(manifest, [experiment.features], jobs=jobs, progress=progress)[experiment.features]
+    speakers = manifest.speakers
+    n_val = max(1, experiment.data.n_val_speakers)
+    val = set(choose_validation_speakers(manifest, speakers, n_val, experiment.train.seed))
+    is_val = np.array([u.speaker_id in val for u in manifest])
+    train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
+    fitted = fit_model(
+        experiment, table, train_idx, val_idx, Path(checkpoint_dir) if checkpoint_dir else None, progress
+    )
+    metadata: dict[str, Any] = {
+        "experiment": experiment.to_dict(),
+        "corpora": list(experiment.data.corpora),
+        "train_speakers": sorted(set(speakers) - val),
+        "val_speakers": sorted(val),
+        "seed": experiment.train.seed,
+        "best_epoch": fitted.info["best_epoch"],
+        "best_val_uar": fitted.info["best_val_uar"],
+        "training_seconds": fitted.info["seconds"],
+    }
+    if cv_report:
+        metadata["cross_validation"] = cv_summary(cv_report)
+    artifact = ModelArtifact(
+        model=fitted.model,
+        model_name=experiment.model.name,
+        model_params=dict(experiment.model.params),
+        extractor=get_extractor(experiment.features),
+        audio=AudioConfig(),
+        scaler=fitted.scaler,
+        labels=manifest.label_order,
+        metadata=metadata,
+    )
+    artifact.save(out_dir)
+    return artifact

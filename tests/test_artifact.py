@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from emovox.artifact import ArtifactError, ModelArtifact, load_model
+from emovox.audio import AudioConfig
+from emovox.features import get_extractor
+from emovox.models import build_model
+from emovox.training import Standardizer
+
+
+def make_artifact(name: str = "cnn_lstm", features: str = "utterance110") -> ModelArtifact:
+    torch.manual_seed(0)
+    extractor = get_extractor(features)
+    rng = np.random.default_rng(0)
+    scaler = Standardizer.fit(rng.standard_normal((50, extractor.dim)).astype(np.float32))
+    params = {"hidden_size": 16} if name == "lstm_stream" else {}
+    model = build_model(name, extractor.dim, 3, params).eval()
+    return ModelArtifact(model, name, params, extractor, AudioConfig(), scaler, ("a", "b", "c"), {"seed": 0})
+
+
+@pytest.mark.parametrize(("name", "features"), [("cnn_lstm", "utterance110"), ("lstm_stream", "mfcc")])
+def test_round_trip_gives_the_same_probabilities(tmp_path, name: str, features: str) -> None:
+    artifact = make_artifact(name, features)
+    artifact.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    x = (
+        np.random.default_rng(1)
+        .standard_normal((40, 13) if features == "mfcc" else (110,))
+        .astype(np.float32)
+    )
+    np.testing.assert_allclose(again.predict_proba_features(x), artifact.predict_proba_features(x), rtol=1e-6)
+    assert again.labels == ("a", "b", "c")
+    assert {p.name for p in (tmp_path / "m").iterdir()} == {
+        "weights.safetensors", "scaler.safetensors", "config.json", "metadata.json", "MODEL_CARD.md",
+    }  # fmt: skip
+    assert json.loads((tmp_path / "m" / "metadata.json").read_text())["versions"]["torch"].startswith("2.13")
+
+
+def test_broken_directories_are_clear_errors(tmp_path) -> None:
+    with pytest.raises(ArtifactError, match="no such model directory"):
+        load_model(tmp_path / "none")
+    make_artifact().save(tmp_path / "m")
+    config_path = tmp_path / "m" / "config.json"
+    config = json.loads(config_path.read_text())
+
+    def broken(**changes: object) -> None:
+        config_path.write_text(json.dumps({**config, **changes}))
+
+    broken(format_version=99)
+    with pytest.raises(ArtifactError, match="format version 99"):
+        load_model(tmp_path / "m")
+    broken(labels=["a", "b"])  # the head has 3 outputs
+    with pytest.raises(ArtifactError, match="weights do not fit"):
+        load_model(tmp_path / "m")
+    broken(input_dim=111)
+    with pytest.raises(ArtifactError, match="input_dim"):
+        load_model(tmp_path / "m")
+    broken()
+    (tmp_path / "m" / "weights.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(ArtifactError, match="cannot read"):
+        load_model(tmp_path / "m")
+    config_path.write_text("{")
+    with pytest.raises(ArtifactError, match="not valid JSON"):
+        load_model(tmp_path / "m")
+
+
+def test_wrong_feature_shape_is_refused() -> None:
+    from emovox.errors import FeatureError
+
+    with pytest.raises(FeatureError):
+        make_artifact().predict_proba_features(np.zeros(392, dtype=np.float32))
