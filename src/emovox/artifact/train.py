@@ -13,7 +13,7 @@ import numpy as np
 from emovox.artifact.store import ModelArtifact
 from emovox.audio import AudioConfig
 from emovox.errors import ConfigError
-from emovox.evaluation.cv import fit_model, load_manifest
+from emovox.evaluation.cv import augmented_tables, fit_model, load_manifest
 from emovox.evaluation.experiment import Experiment
 from emovox.features import extract, get_extractor
 from emovox.protocols import choose_validation_speakers
@@ -52,9 +52,9 @@ def train_and_save(
     val = set(choose_validation_speakers(manifest, speakers, n_val, experiment.train.seed))
     is_val = np.array([u.speaker_id in val for u in manifest])
     train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
-    fitted = fit_model(
-        experiment, table, train_idx, val_idx, Path(checkpoint_dir) if checkpoint_dir else None, progress
-    )
+    augmented = augmented_tables(experiment, manifest, jobs, "default", progress)
+    checkpoints = Path(checkpoint_dir) if checkpoint_dir else None
+    fitted = fit_model(experiment, table, train_idx, val_idx, checkpoints, progress, augmented)
     metadata: dict[str, Any] = {
         "experiment": experiment.to_dict(),
         "corpora": list(experiment.data.corpora),

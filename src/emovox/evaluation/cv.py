@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
+from emovox.augment import AugmentedCopy
 from emovox.corpora import Manifest, common_labels, read_corpus, to_shared
 from emovox.evaluation.experiment import Experiment
 from emovox.evaluation.report import write_report
@@ -63,16 +65,22 @@ class Fitted:
 
     def predict_proba(self, table: FeatureTable, idx: np.ndarray, y: np.ndarray) -> np.ndarray:
         if isinstance(self.model, torch.nn.Module):
-            return predict_proba(self.model, _data(table, idx, y, self.scaler, None))
+            return predict_proba(self.model, _data([table], idx, y, self.scaler, None))
         return self.model.predict_proba(self.scaler(table.values[idx]))
 
 
 def _data(
-    table: FeatureTable, idx: np.ndarray, y: np.ndarray, scaler: Standardizer, augment: SequenceAugment | None
+    tables: Sequence[FeatureTable],
+    idx: np.ndarray,
+    y: np.ndarray,
+    scaler: Standardizer,
+    augment: SequenceAugment | None,
 ) -> SequenceData | VectorData:
-    if table.offsets is not None:
-        return SequenceData([scaler(table[int(i)]) for i in idx], y[idx], augment)
-    return VectorData(scaler(table.values[idx]), y[idx])
+    """The rows `idx` of each table (the clean one, then augmented copies of the same clips)."""
+    labels = np.concatenate([y[idx]] * len(tables))
+    if tables[0].offsets is not None:
+        return SequenceData([scaler(t[int(i)]) for t in tables for i in idx], labels, augment)
+    return VectorData(scaler(np.concatenate([t.values[idx] for t in tables])), labels)
 
 
 def fit_model(
@@ -82,8 +90,13 @@ def fit_model(
     val_idx: np.ndarray,
     checkpoint_dir: Path | None,
     progress: bool,
+    augmented: Sequence[FeatureTable] = (),
 ) -> Fitted:
-    """Scaler on the training part only; epoch (neural) or C (classical) chosen on validation."""
+    """Scaler on the training part only; epoch (neural) or C (classical) chosen on validation.
+
+    `augmented` tables hold augmented copies of every clip; only the copies of `train_idx`
+    clips are used, so no version of a validation or test clip is ever trained on.
+    """
     y = np.asarray(table.manifest.label_indices())
     labels = table.manifest.label_order
     if table.offsets is not None:
@@ -92,8 +105,9 @@ def fit_model(
         scaler = Standardizer.fit(table.values[train_idx])
     started = time.perf_counter()
     if experiment.model.is_classical:
+        train = _data([table, *augmented], train_idx, y, scaler, None)
         result = fit_classical(
-            experiment.model.name, scaler(table.values[train_idx]), y[train_idx],
+            experiment.model.name, train.x.numpy(), train.y.numpy(),
             scaler(table.values[val_idx]), y[val_idx], seed=experiment.train.seed,
         )  # fmt: skip
         model: Any = result.model
@@ -106,8 +120,8 @@ def fit_model(
         dim = table.values.shape[1]
         model = build_model(experiment.model.name, dim, len(labels), experiment.model.params)
         trainer = Trainer(experiment.train, checkpoint_dir=checkpoint_dir, progress=progress)
-        train = _data(table, train_idx, y, scaler, experiment.augment)
-        result = trainer.fit(model, train, _data(table, val_idx, y, scaler, None), len(labels))
+        train = _data([table, *augmented], train_idx, y, scaler, experiment.augment)
+        result = trainer.fit(model, train, _data([table], val_idx, y, scaler, None), len(labels))
         model.load_state_dict(result.best_state)
         info = {"best_epoch": result.best_epoch, "best_val_uar": result.best_val_uar,
                 "epochs_run": len(result.history), "history": result.history}  # fmt: skip
@@ -116,15 +130,36 @@ def fit_model(
 
 
 def run_fold(
-    experiment: Experiment, table: FeatureTable, split: Split, fold_dir: Path | None, progress: bool
+    experiment: Experiment,
+    table: FeatureTable,
+    split: Split,
+    fold_dir: Path | None,
+    progress: bool,
+    augmented: Sequence[FeatureTable] = (),
 ) -> tuple[dict[str, Any], np.ndarray, dict[str, Any]]:
     """Fit on the fold's training part; score its test speakers once. (report, probs, info)"""
     y = np.asarray(table.manifest.label_indices())
     train_idx, val_idx = validation_part(split, y, experiment.train.seed)
-    fitted = fit_model(experiment, table, train_idx, val_idx, fold_dir, progress)
+    fitted = fit_model(experiment, table, train_idx, val_idx, fold_dir, progress, augmented)
     probabilities = fitted.predict_proba(table, split.test, y)
     report = classification_report(y[split.test], probabilities.argmax(axis=1), table.manifest.label_order)
     return report, probabilities, fitted.info
+
+
+def augmented_tables(
+    experiment: Experiment,
+    manifest: Manifest,
+    jobs: int | None,
+    cache_dir: str | Path | None,
+    progress: bool,
+) -> list[FeatureTable]:
+    """Features of each augmented copy of every clip (each fold then takes its training clips')."""
+    chain = experiment.waveform.chain()
+    return [
+        extract(manifest, [experiment.features], jobs=jobs, cache_dir=cache_dir, progress=progress,
+                variant=AugmentedCopy(chain, k, experiment.train.seed))[experiment.features]
+        for k in range(experiment.waveform.copies)
+    ]  # fmt: skip
 
 
 def run_cv(
@@ -142,13 +177,14 @@ def run_cv(
     table = extract(manifest, [experiment.features], jobs=jobs, cache_dir=cache_dir, progress=progress)[
         experiment.features
     ]
+    augmented = augmented_tables(experiment, manifest, jobs, cache_dir, progress)
     d = experiment.data
     splits = make_splits(d.protocol, manifest, d.n_val_speakers, d.k, experiment.train.seed)
     folds, predictions = [], []
     y = manifest.label_indices()
     for split in splits:
         fold_dir = out / split.name if not experiment.model.is_classical else None
-        report, probabilities, info = run_fold(experiment, table, split, fold_dir, progress)
+        report, probabilities, info = run_fold(experiment, table, split, fold_dir, progress, augmented)
         folds.append({"fold": split.name, **report, **info,
                       "test_speakers": split.info.get("test_speakers", [])})  # fmt: skip
         for i, p in zip(split.test, probabilities, strict=True):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from emovox.augment import WaveformAugment
 from emovox.errors import ConfigError
 from emovox.models import NEURAL_MODELS, model_config
 from emovox.models.classical import CLASSICAL_FEATURES, GRIDS
@@ -76,6 +77,7 @@ class Experiment:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     augment: SequenceAugment = field(default_factory=SequenceAugment)
+    waveform: WaveformAugment = field(default_factory=WaveformAugment)
 
     @property
     def features(self) -> str:
@@ -85,7 +87,13 @@ class Experiment:
         return dataclasses.asdict(self)
 
 
-SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "augment": SequenceAugment}
+SECTIONS = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "augment": SequenceAugment,
+    "waveform": WaveformAugment,
+}
 
 
 def _parse_value(text: str) -> Any:

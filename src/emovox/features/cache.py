@@ -39,9 +39,11 @@ class FeatureCache:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
 
-    def folder(self, extractor: FeatureExtractor, audio: AudioConfig) -> Path:
+    def folder(self, extractor: FeatureExtractor, audio: AudioConfig, variant: str = "") -> Path:
+        """`variant` names a change made to each signal before extraction (an augmented copy)."""
         audio_hash = hashlib.sha256(json.dumps(audio.to_dict(), sort_keys=True).encode())
-        return self.root / f"{extractor.cache_key()}-{audio_hash.hexdigest()[:8]}"
+        name = f"{extractor.cache_key()}-{audio_hash.hexdigest()[:8]}"
+        return self.root / (f"{name}-{variant}" if variant else name)
 
     def entry(self, folder: Path, key: str) -> Path:
         return folder / key[:2] / f"{key}.npy"

@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from emovox.audio import AudioConfig, load_audio
+from emovox.audio import AudioConfig, load_audio, prepare_signal
 from emovox.corpora.manifest import Manifest
 from emovox.errors import AudioError, EmovoxError, FeatureError
 from emovox.features.base import FeatureExtractor, Level
@@ -74,15 +75,29 @@ class FeatureTable:
             )  # fmt: skip
 
 
+class SignalVariant(Protocol):
+    """A deterministic change to each clip's signal before extraction (e.g. an augmented copy);
+    `key` names it in the cache."""
+
+    key: str
+
+    def __call__(self, signal: np.ndarray, path: str, sample_rate: int) -> np.ndarray: ...
+
+
 _WORKER: dict[str, object] = {}
 
 
-def _init_worker(extractors: list[FeatureExtractor], audio: AudioConfig, cache_root: str | None) -> None:
+def _init_worker(
+    extractors: list[FeatureExtractor],
+    audio: AudioConfig,
+    cache_root: str | None,
+    variant: SignalVariant | None,
+) -> None:
     """Each worker uses one core: BLAS and FFT threads capped at 1 (the pool gives parallelism)."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    _WORKER.update(extractors=extractors, audio=audio, cache_root=cache_root)
+    _WORKER.update(extractors=extractors, audio=audio, cache_root=cache_root, variant=variant)
 
 
 def _compute_signal(signal: np.ndarray, extractors: list[FeatureExtractor]) -> list[np.ndarray]:
@@ -97,10 +112,20 @@ def _compute_signal(signal: np.ndarray, extractors: list[FeatureExtractor]) -> l
     return out
 
 
-def _warm_up(extractors: list[FeatureExtractor], audio: AudioConfig) -> None:
-    """Import libraries and build filterbanks once here, so forked workers inherit them."""
+def _load(path: str, audio: AudioConfig, variant: SignalVariant | None) -> np.ndarray:
+    signal = load_audio(path, audio)
+    if variant is None:
+        return signal
+    return prepare_signal(variant(signal, path, audio.sample_rate), audio.sample_rate, audio)
+
+
+def _warm_up(extractors: list[FeatureExtractor], audio: AudioConfig, variant: SignalVariant | None) -> None:
+    """Import libraries, build filterbanks and JIT-compile once here, so forked workers inherit it."""
     noise = np.random.default_rng(0).standard_normal(audio.sample_rate).astype(np.float32)
-    _compute_signal(noise / np.abs(noise).max(), extractors)
+    noise /= np.abs(noise).max()
+    if variant is not None:
+        noise = prepare_signal(variant(noise, "warm-up", audio.sample_rate), audio.sample_rate, audio)
+    _compute_signal(noise, extractors)
 
 
 def _work(task: tuple[str, str, list[int]]) -> tuple[str, list[np.ndarray] | str]:
@@ -108,14 +133,15 @@ def _work(task: tuple[str, str, list[int]]) -> tuple[str, list[np.ndarray] | str
     path, key, wanted = task
     extractors = [_WORKER["extractors"][i] for i in wanted]  # type: ignore[index]
     audio: AudioConfig = _WORKER["audio"]  # type: ignore[assignment]
+    variant: SignalVariant | None = _WORKER["variant"]  # type: ignore[assignment]
     try:
-        values = _compute_signal(load_audio(path, audio), extractors)
+        values = _compute_signal(_load(path, audio, variant), extractors)
     except EmovoxError as exc:
         return path, f"{type(exc).__name__}: {exc}"
     if _WORKER["cache_root"]:
         cache = FeatureCache(str(_WORKER["cache_root"]))
         for extractor, v in zip(extractors, values, strict=True):
-            cache.store(cache.folder(extractor, audio), key, v)
+            cache.store(cache.folder(extractor, audio, variant.key if variant else ""), key, v)
     return path, values
 
 
@@ -126,12 +152,14 @@ def extract(
     jobs: int | None = None,
     cache_dir: str | Path | None = "default",
     progress: bool = True,
+    variant: SignalVariant | None = None,
 ) -> dict[str, FeatureTable]:
     """Extract every requested set for every clip, reading the cache first.
 
     `jobs`: worker processes (default: all cores; 1 runs in this process). `cache_dir`:
-    a folder, "default" (see `default_cache_dir`) or None for no cache. A clip that fails
-    raises `FeatureError` naming every failing file, and nothing partial is returned.
+    a folder, "default" (see `default_cache_dir`) or None for no cache. `variant` changes each
+    signal after loading (augmented copies); its results are cached apart from the clean ones.
+    A clip that fails raises `FeatureError` naming every failing file; nothing partial is returned.
     """
     audio = audio or AudioConfig()
     extractors = [s if isinstance(s, FeatureExtractor) else get_extractor(s) for s in sets]
@@ -144,7 +172,7 @@ def extract(
         raise FeatureError("the manifest is empty")
     root = default_cache_dir() if cache_dir == "default" else cache_dir
     cache = FeatureCache(root) if root is not None else None
-    folders = [cache.folder(e, audio) for e in extractors] if cache else []
+    folders = [cache.folder(e, audio, variant.key if variant else "") for e in extractors] if cache else []
 
     results: list[list[np.ndarray | None]] = [[None] * len(manifest) for _ in extractors]
     tasks: list[tuple[str, str, list[int]]] = []
@@ -169,10 +197,10 @@ def extract(
     failures: list[str] = []
     if tasks:
         workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
-        _warm_up(extractors, audio)
-        initargs = (extractors, audio, str(root) if cache else None)
-        bar = tqdm(total=len(tasks), desc=f"features ({', '.join(names)})", unit="clip",
-                   disable=not progress)  # fmt: skip
+        _warm_up(extractors, audio, variant)
+        initargs = (extractors, audio, str(root) if cache else None, variant)
+        label = ", ".join(names) + (f", {variant.key}" if variant else "")
+        bar = tqdm(total=len(tasks), desc=f"features ({label})", unit="clip", disable=not progress)
         if workers == 1:
             _init_worker(*initargs)
             outcomes = map(_work, tasks)

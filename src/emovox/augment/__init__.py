@@ -1,0 +1,19 @@
+"""Waveform augmentation for training data: one small module per transform, seeded."""
+
+from emovox.augment.base import AugmentedCopy, Compose, Transform
+from emovox.augment.config import WaveformAugment
+from emovox.augment.gain import Gain
+from emovox.augment.noise import AddNoise
+from emovox.augment.pitch import PitchShift
+from emovox.augment.stretch import TimeStretch
+
+__all__ = [
+    "AddNoise",
+    "AugmentedCopy",
+    "Compose",
+    "Gain",
+    "PitchShift",
+    "TimeStretch",
+    "Transform",
+    "WaveformAugment",
+]

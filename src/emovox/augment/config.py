@@ -1,0 +1,48 @@
+"""Waveform augmentation as an experiment describes it: how many copies, which transforms."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from emovox.augment.base import Compose, Transform
+from emovox.augment.gain import Gain
+from emovox.augment.noise import AddNoise
+from emovox.augment.pitch import PitchShift
+from emovox.augment.stretch import TimeStretch
+from emovox.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class WaveformAugment:
+    """`copies` augmented versions of every training clip join the clean ones. Each copy passes
+    through gain, noise, pitch shift and time stretch, each applied with its probability."""
+
+    copies: int = 0
+    gain_p: float = 0.0
+    min_gain_db: float = -6.0
+    max_gain_db: float = 6.0
+    noise_p: float = 0.0
+    min_snr_db: float = 10.0
+    max_snr_db: float = 30.0
+    pitch_p: float = 0.0
+    min_semitones: float = -2.0
+    max_semitones: float = 2.0
+    stretch_p: float = 0.0
+    min_rate: float = 0.9
+    max_rate: float = 1.1
+
+    def __post_init__(self) -> None:
+        if self.copies < 0:
+            raise ConfigError(f"waveform.copies must be >= 0, got {self.copies}")
+        chain = self.chain()  # checks every transform's arguments
+        if self.copies and not chain.transforms:
+            raise ConfigError("waveform.copies > 0 but every transform has p = 0")
+
+    def chain(self) -> Compose:
+        candidates: list[Transform] = [
+            Gain(self.gain_p, self.min_gain_db, self.max_gain_db),
+            AddNoise(self.noise_p, self.min_snr_db, self.max_snr_db),
+            PitchShift(self.pitch_p, self.min_semitones, self.max_semitones),
+            TimeStretch(self.stretch_p, self.min_rate, self.max_rate),
+        ]
+        return Compose(tuple(t for t in candidates if t.p > 0))
