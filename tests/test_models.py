@@ -54,4 +54,23 @@ def test_unknown_models_and_parameters() -> None:
         build_model("cnn", 392, 8, {"width": 3})
     with pytest.raises(ConfigError):
         build_model("cnn", 392, 1)
-    assert set(NEURAL_MODELS) == {"lstm_stream", "lstm_feat", "cnn_lstm", "cnn", "msse_bilstm"}
+    assert {"lstm_stream", "lstm_feat", "cnn_lstm", "cnn", "msse_bilstm"} <= set(NEURAL_MODELS)
+
+
+def test_mlp_and_crnn_shapes() -> None:
+    torch.manual_seed(0)
+    assert build_model("mlp", 392, 8).eval()(torch.randn(3, 392)).shape == (3, 8)
+    crnn = build_model("crnn", 64, 8).eval()
+    logits, _ = crnn(torch.randn(2, 3, 64))  # shorter than the time pooling still works
+    assert logits.shape == (2, 8)
+
+
+def test_crnn_ignores_padding() -> None:
+    torch.manual_seed(0)
+    model = build_model("crnn", 64, 8).eval()
+    clip = torch.randn(1, 96, 64)
+    padded = torch.cat([clip, torch.full((1, 64, 64), 50.0)], dim=1)
+    with torch.no_grad():
+        alone, _ = model(clip, lengths=torch.tensor([96]))
+        batched, _ = model(padded, lengths=torch.tensor([96]))
+    torch.testing.assert_close(alone, batched, atol=1e-5, rtol=1e-5)

@@ -4,7 +4,7 @@ from emovox.features.base import FeatureExtractor, Level
 from emovox.features.cache import FeatureCache, default_cache_dir
 from emovox.features.enhanced import Enhanced392
 from emovox.features.extract import FeatureTable, extract
-from emovox.features.mfcc import FrameMfcc, MfccConfig, StreamingMfcc
+from emovox.features.mfcc import FrameLogMel, FrameMfcc, MfccConfig, StreamingMfcc
 from emovox.features.opensmile_sets import ComParE, EGeMAPS
 from emovox.features.registry import FeatureSet, get_extractor
 from emovox.features.utterance import Utterance110, UtteranceConfig
@@ -17,6 +17,7 @@ __all__ = [
     "FeatureExtractor",
     "FeatureSet",
     "FeatureTable",
+    "FrameLogMel",
     "FrameMfcc",
     "Level",
     "MfccConfig",

@@ -50,12 +50,17 @@ class MfccConfig:
         return mel, dct_matrix(self.n_mels, self.n_mfcc)
 
 
-def mfcc_from_power(power: np.ndarray, config: MfccConfig) -> np.ndarray:
-    """MFCCs (float32) of each row of a power spectrum matrix."""
-    mel, dct = config.filters()
+def log_mel_from_power(power: np.ndarray, config: MfccConfig) -> np.ndarray:
+    """Log mel energies in dB (float32) of each row of a power spectrum matrix."""
+    mel, _ = config.filters()
     log_mel = np.maximum(power @ mel, np.float32(LOG_FLOOR))
     np.log10(log_mel, out=log_mel)
-    return (log_mel * np.float32(10.0)) @ dct
+    return log_mel * np.float32(10.0)
+
+
+def mfcc_from_power(power: np.ndarray, config: MfccConfig) -> np.ndarray:
+    """MFCCs (float32) of each row of a power spectrum matrix."""
+    return log_mel_from_power(power, config) @ config.filters()[1]
 
 
 class FrameMfcc(FeatureExtractor):
@@ -63,26 +68,28 @@ class FrameMfcc(FeatureExtractor):
 
     name = "mfcc"
     level = Level.FRAME
+    default_config = MfccConfig()
 
     def __init__(self, config: MfccConfig | None = None) -> None:
-        self.config = config or MfccConfig()
+        self.config = config or self.default_config
         self.sample_rate = self.config.sample_rate
 
     @property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f"mfcc_{i}" for i in range(self.config.n_mfcc))
 
+    def from_power(self, power: np.ndarray) -> np.ndarray:
+        return mfcc_from_power(power, self.config)
+
     def from_frames(self, frames: np.ndarray) -> np.ndarray:
         """MFCCs of already-cut frames, applying the silent-frame rule."""
         if self.config.skip_silent:
             frames = frames[nonsilent_mask(frames)]
-        out = np.empty((len(frames), self.config.n_mfcc), dtype=np.float32)
+        out = np.empty((len(frames), self.dim), dtype=np.float32)
         # fixed-size blocks: small temporaries stay in cache and off mmap, memory stays bounded
         for start in range(0, len(frames), FRAME_BLOCK):
             block = frames[start : start + FRAME_BLOCK]
-            out[start : start + len(block)] = mfcc_from_power(
-                power_spectrum(block, self.config.n_fft), self.config
-            )
+            out[start : start + len(block)] = self.from_power(power_spectrum(block, self.config.n_fft))
         return out
 
     def __call__(self, signal: np.ndarray) -> np.ndarray:
@@ -90,6 +97,21 @@ class FrameMfcc(FeatureExtractor):
 
     def stream(self) -> StreamingMfcc:
         return StreamingMfcc(self)
+
+
+class FrameLogMel(FrameMfcc):
+    """(num_frames, 64) log mel energies in dB on the same frames: the input of spectrogram
+    models (the CRNN). The config's n_mfcc is unused."""
+
+    name = "logmel"
+    default_config = MfccConfig(n_mels=64)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f"logmel_{i}" for i in range(self.config.n_mels))
+
+    def from_power(self, power: np.ndarray) -> np.ndarray:
+        return log_mel_from_power(power, self.config)
 
 
 class StreamingMfcc:
@@ -112,7 +134,7 @@ class StreamingMfcc:
         cfg = self.extractor.config
         frames = frame_signal(self._pending, cfg.frame_length, cfg.hop_length)
         if len(frames) == 0:
-            return np.empty((0, cfg.n_mfcc), dtype=np.float32)
+            return np.empty((0, self.extractor.dim), dtype=np.float32)
         features = self.extractor.from_frames(frames)
         self._pending = self._pending[len(frames) * cfg.hop_length :].copy()
         return features

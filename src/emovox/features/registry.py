@@ -7,13 +7,14 @@ from enum import StrEnum
 from emovox.errors import FeatureError
 from emovox.features.base import FeatureExtractor
 from emovox.features.enhanced import Enhanced392
-from emovox.features.mfcc import FrameMfcc
+from emovox.features.mfcc import FrameLogMel, FrameMfcc
 from emovox.features.opensmile_sets import ComParE, EGeMAPS
 from emovox.features.utterance import Utterance110
 
 
 class FeatureSet(StrEnum):
     MFCC = "mfcc"  # (frames, 13) per clip, for the streaming LSTM
+    LOGMEL = "logmel"  # (frames, 64) per clip, for spectrogram models
     UTTERANCE110 = "utterance110"
     ENHANCED392 = "enhanced392"
     EGEMAPS = "egemaps"  # 88, openSMILE
@@ -22,6 +23,7 @@ class FeatureSet(StrEnum):
 
 EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
     FeatureSet.MFCC: FrameMfcc,
+    FeatureSet.LOGMEL: FrameLogMel,
     FeatureSet.UTTERANCE110: Utterance110,
     FeatureSet.ENHANCED392: Enhanced392,
     FeatureSet.EGEMAPS: EGeMAPS,

@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from emovox.errors import ConfigError
+from emovox.models.beyond import Crnn, CrnnConfig, Mlp, MlpConfig
 from emovox.models.convolutional import CnnConfig, EnhancedCnn, MsseBiLstmConfig, MultiScaleSeBiLstm
 from emovox.models.recurrent import (
     CnnLstm,
@@ -35,6 +36,8 @@ NEURAL_MODELS: dict[str, ModelSpec] = {
     "cnn_lstm": ModelSpec(CnnLstm, CnnLstmConfig, "utterance110"),
     "cnn": ModelSpec(EnhancedCnn, CnnConfig, "enhanced392"),
     "msse_bilstm": ModelSpec(MultiScaleSeBiLstm, MsseBiLstmConfig, "enhanced392"),
+    "mlp": ModelSpec(Mlp, MlpConfig, "enhanced392"),
+    "crnn": ModelSpec(Crnn, CrnnConfig, "logmel"),
 }
 
 

@@ -1,0 +1,97 @@
+"""Models beyond the seed design, kept because they beat it (see results/accuracy.md):
+an MLP on utterance vectors and a CRNN on log-mel spectrograms with attention pooling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from emovox.errors import FeatureError
+
+
+@dataclass(frozen=True)
+class MlpConfig:
+    hidden: tuple[int, ...] = (512, 256)
+    dropout: float = 0.4
+
+
+class Mlp(nn.Module):
+    """Dense layers with batch norm on an utterance vector: no false ordering of the features,
+    which the seed's convolutions and LSTMs over a feature vector assume."""
+
+    takes_sequences = False
+
+    def __init__(self, input_dim: int, num_classes: int, config: MlpConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or MlpConfig()
+        layers: list[nn.Module] = []
+        width = input_dim
+        for size in c.hidden:
+            layers += [nn.Linear(width, size), nn.BatchNorm1d(size), nn.ReLU(), nn.Dropout(c.dropout)]
+            width = size
+        self.net = nn.Sequential(*layers, nn.Linear(width, num_classes))
+        self.input_dim = input_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise FeatureError(f"expected (batch, {self.input_dim}) feature vectors, got {tuple(x.shape)}")
+        return self.net(x)
+
+
+@dataclass(frozen=True)
+class CrnnConfig:
+    """Sized for CPU training: time averaged by `input_pool` first (10 ms -> 20 ms frames)."""
+
+    channels: tuple[int, ...] = (16, 32, 64)
+    rnn_size: int = 64
+    dropout: float = 0.3
+    input_pool: int = 2
+
+
+class Crnn(nn.Module):
+    """Conv2d blocks over (time, mel) -> BiGRU over time -> attention pooling over real frames.
+
+    Time is averaged by `input_pool`, then pooled by 4 in the first two blocks; frequency by 2
+    in each block. `forward(x, hidden,
+    lengths)` matches the sequence models' interface; padding never enters the pooling.
+    """
+
+    takes_sequences = True
+
+    def __init__(self, input_dim: int, num_classes: int, config: CrnnConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or CrnnConfig()
+        blocks: list[nn.Module] = []
+        width, freq = 1, input_dim
+        for i, channels in enumerate(c.channels):
+            pool = (2, 2) if i < 2 else (1, 2)
+            blocks += [nn.Conv2d(width, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(),
+                       nn.MaxPool2d(pool), nn.Dropout(c.dropout / 2)]  # fmt: skip
+            width, freq = channels, freq // 2
+        self.conv = nn.Sequential(*blocks)
+        self.rnn = nn.GRU(width * freq, c.rnn_size, batch_first=True, bidirectional=True)
+        self.attention = nn.Linear(2 * c.rnn_size, 1)
+        self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(2 * c.rnn_size, num_classes))
+        self.input_dim = input_dim
+        self.time_pool = 4 * c.input_pool
+
+    def forward(
+        self, x: torch.Tensor, hidden: None = None, lengths: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, None]:
+        if x.ndim != 3 or x.shape[-1] != self.input_dim:
+            raise FeatureError(f"expected (batch, frames, {self.input_dim}), got {tuple(x.shape)}")
+        if x.shape[1] < self.time_pool:
+            x = nn.functional.pad(x, (0, 0, 0, self.time_pool - x.shape[1]))
+        x = nn.functional.avg_pool1d(x.transpose(1, 2), self.config.input_pool).transpose(1, 2)
+        z = self.conv(x.unsqueeze(1))  # (batch, channels, time/pool, freq/8)
+        z = z.permute(0, 2, 1, 3).flatten(2)  # (batch, time/pool, channels * freq/8)
+        z, _ = self.rnn(z)
+        scores = self.attention(z).squeeze(-1)
+        if lengths is not None:
+            steps = torch.clamp(lengths.to(z.device) // self.time_pool, min=1)
+            mask = torch.arange(z.shape[1], device=z.device)[None, :] < steps[:, None]
+            scores = scores.masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=1).unsqueeze(-1)
+        return self.head((weights * z).sum(dim=1)), None
