@@ -3,10 +3,12 @@ an MLP on utterance vectors and a CRNN on log-mel spectrograms with attention po
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from emovox.errors import FeatureError
 
@@ -64,34 +66,49 @@ class Crnn(nn.Module):
         super().__init__()
         self.config = c = config or CrnnConfig()
         blocks: list[nn.Module] = []
+        self.pools: list[int] = []
         width, freq = 1, input_dim
         for i, channels in enumerate(c.channels):
             pool = (2, 2) if i < 2 else (1, 2)
-            blocks += [nn.Conv2d(width, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(),
-                       nn.MaxPool2d(pool), nn.Dropout(c.dropout / 2)]  # fmt: skip
+            blocks.append(nn.Sequential(
+                nn.Conv2d(width, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(),
+                nn.MaxPool2d(pool), nn.Dropout(c.dropout / 2),
+            ))  # fmt: skip
+            self.pools.append(pool[0])
             width, freq = channels, freq // 2
-        self.conv = nn.Sequential(*blocks)
+        self.blocks = nn.ModuleList(blocks)
         self.rnn = nn.GRU(width * freq, c.rnn_size, batch_first=True, bidirectional=True)
         self.attention = nn.Linear(2 * c.rnn_size, 1)
         self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(2 * c.rnn_size, num_classes))
         self.input_dim = input_dim
-        self.time_pool = 4 * c.input_pool
 
     def forward(
         self, x: torch.Tensor, hidden: None = None, lengths: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, None]:
         if x.ndim != 3 or x.shape[-1] != self.input_dim:
             raise FeatureError(f"expected (batch, frames, {self.input_dim}), got {tuple(x.shape)}")
-        if x.shape[1] < self.time_pool:
-            x = nn.functional.pad(x, (0, 0, 0, self.time_pool - x.shape[1]))
-        x = nn.functional.avg_pool1d(x.transpose(1, 2), self.config.input_pool).transpose(1, 2)
-        z = self.conv(x.unsqueeze(1))  # (batch, channels, time/pool, freq/8)
-        z = z.permute(0, 2, 1, 3).flatten(2)  # (batch, time/pool, channels * freq/8)
-        z, _ = self.rnn(z)
+        min_frames = self.config.input_pool * math.prod(self.pools)
+        if x.shape[1] < min_frames:  # too short to pool: zero frames, still masked out below
+            x = nn.functional.pad(x, (0, 0, 0, min_frames - x.shape[1]))
+        steps = torch.full((x.shape[0],), x.shape[1]) if lengths is None else lengths.cpu().clone()
+        pool = self.config.input_pool
+        x = nn.functional.avg_pool1d(x.transpose(1, 2), pool).transpose(1, 2)
+        steps = torch.clamp(steps // pool, min=1)
+        z = _zero_after(x.unsqueeze(1), steps)  # (batch, 1, time, freq)
+        for block, time_pool in zip(self.blocks, self.pools, strict=True):
+            steps = torch.clamp(steps // time_pool, min=1)
+            z = _zero_after(block(z), steps)  # nothing past a clip's end reaches the next block
+        z = z.permute(0, 2, 1, 3).flatten(2)  # (batch, time, channels * freq)
+        packed = pack_padded_sequence(z, steps, batch_first=True, enforce_sorted=False)
+        z, _ = pad_packed_sequence(self.rnn(packed)[0], batch_first=True, total_length=z.shape[1])
         scores = self.attention(z).squeeze(-1)
-        if lengths is not None:
-            steps = torch.clamp(lengths.to(z.device) // self.time_pool, min=1)
-            mask = torch.arange(z.shape[1], device=z.device)[None, :] < steps[:, None]
-            scores = scores.masked_fill(~mask, float("-inf"))
+        mask = torch.arange(z.shape[1])[None, :] < steps[:, None]
+        scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=1).unsqueeze(-1)
         return self.head((weights * z).sum(dim=1)), None
+
+
+def _zero_after(z: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+    """Zero each (batch, channels, time, freq) map from its sequence's `steps` on."""
+    keep = torch.arange(z.shape[2])[None, :] < steps[:, None]
+    return z * keep[:, None, :, None].to(z.dtype)
