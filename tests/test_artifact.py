@@ -8,6 +8,7 @@ import torch
 
 from emovox.artifact import ArtifactError, ModelArtifact, load_model
 from emovox.audio import AudioConfig
+from emovox.cli import main
 from emovox.features import get_extractor
 from emovox.models import build_model
 from emovox.training import Standardizer
@@ -74,3 +75,24 @@ def test_wrong_feature_shape_is_refused() -> None:
 
     with pytest.raises(FeatureError):
         make_artifact().predict_proba_features(np.zeros(392, dtype=np.float32))
+
+
+def test_ensemble_is_the_mean_of_its_members(tmp_path) -> None:
+    from conftest import voiced_signal
+
+    from emovox.artifact import EnsembleArtifact, load_any
+    from emovox.audio import prepare_signal
+
+    members = [make_artifact("cnn_lstm", "utterance110"), make_artifact("lstm_stream", "mfcc")]
+    for i, member in enumerate(members):
+        member.save(tmp_path / f"m{i}")
+    assert main(["ensemble", str(tmp_path / "m0"), str(tmp_path / "m1"), "--out", str(tmp_path / "ens")]) == 0
+    ensemble = load_any(tmp_path / "ens")
+    assert isinstance(ensemble, EnsembleArtifact) and ensemble.labels == ("a", "b", "c")
+    signal = prepare_signal(voiced_signal(0.5), 16_000)
+    expected = np.mean([m.predict_proba_signal(signal) for m in members], axis=0)
+    np.testing.assert_allclose(ensemble.predict_proba_signal(signal), expected, rtol=1e-5)
+    other = make_artifact()
+    other.labels = ("x", "y", "z")
+    with pytest.raises(ArtifactError, match="disagree on labels"):
+        EnsembleArtifact([members[0], other])

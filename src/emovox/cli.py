@@ -128,6 +128,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from emovox.artifact import combine
+
+    ensemble = combine(args.models, args.out)
+    print(
+        f"soft-voting ensemble of {len(ensemble.members)} models ({', '.join(ensemble.labels)}) -> {args.out}"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emovox", description="Speech emotion recognition: corpora, features, models."
@@ -194,6 +204,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--jobs", type=int, default=None, help="feature extraction workers")
     evaluate.add_argument("--json", action="store_true", help="the full report as JSON")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    ensemble = commands.add_parser("ensemble", help="combine model directories into a soft-voting ensemble")
+    ensemble.add_argument("models", nargs="+", help="model directories (same labels)")
+    ensemble.add_argument("--out", required=True, help="ensemble directory to write")
+    ensemble.set_defaults(func=cmd_ensemble)
     return parser
 
 

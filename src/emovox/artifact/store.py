@@ -74,6 +74,10 @@ class ModelArtifact:
         (out / "MODEL_CARD.md").write_text(model_card(config, metadata))
         return out
 
+    def predict_proba_signal(self, signal: np.ndarray) -> np.ndarray:
+        """Probabilities for a prepared signal (see `emovox.audio.prepare_signal`)."""
+        return self.predict_proba_features(self.extractor(signal))
+
     @torch.no_grad()
     def predict_proba_features(self, features: np.ndarray) -> np.ndarray:
         """Probabilities for one clip's features: (dim,) vector or (frames, dim) sequence."""
