@@ -104,3 +104,17 @@ def test_train_then_evaluate_commands(tmp_path, monkeypatch, capsys) -> None:
     report = json.loads(capsys.readouterr().out)
     assert report["clips"] == 535 and 0 <= report["uar"] <= 1
     assert sum(sum(row) for row in report["confusion"]) == 535
+
+
+def test_speaker_normalisation_uses_each_speakers_own_statistics(emodb) -> None:
+    import numpy as np
+
+    from emovox.evaluation.cv import speaker_normalised
+    from emovox.features import extract
+
+    subset = emodb[::5]
+    table = extract(subset, ["utterance110"], cache_dir=None, progress=False)["utterance110"]
+    normalised = speaker_normalised(table)
+    for speaker in subset.speakers:
+        rows = [i for i, u in enumerate(subset) if u.speaker_id == speaker]
+        np.testing.assert_allclose(normalised.values[rows].mean(axis=0), 0, atol=1e-4)

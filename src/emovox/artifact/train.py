@@ -45,6 +45,8 @@ def train_and_save(
     """`checkpoint_dir` keeps resumable checkpoints and the epoch log (outside the model directory)."""
     if experiment.model.is_classical:
         raise ConfigError("model directories hold neural models; classical baselines are evaluated with `cv`")
+    if experiment.data.speaker_norm:
+        raise ConfigError("data.speaker_norm is an evaluation variant; a saved model normalises globally")
     manifest = load_manifest(experiment)
     table = extract(manifest, [experiment.features], jobs=jobs, progress=progress)[experiment.features]
     speakers = manifest.speakers

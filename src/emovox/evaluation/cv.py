@@ -146,6 +146,26 @@ def run_fold(
     return report, probabilities, fitted.info
 
 
+def speaker_normalised(table: FeatureTable, reference: FeatureTable | None = None) -> FeatureTable:
+    """Each speaker's features standardised with its own statistics (frames pooled for frame
+    sets). Statistics come from `reference` (the clean table) when normalising augmented copies.
+    Uses no labels, but does use test speakers' audio: results are reported apart."""
+    source = reference or table
+    values = table.values.copy()
+    speakers = np.array([u.speaker_id for u in table.manifest])
+    for speaker in np.unique(speakers):
+        clips = np.flatnonzero(speakers == speaker)
+        if table.offsets is None:
+            scaler = Standardizer.fit(source.values[clips])
+            values[clips] = scaler(table.values[clips])
+        else:
+            scaler = Standardizer.fit([source[int(i)] for i in clips])
+            for i in clips:
+                lo, hi = table.offsets[i], table.offsets[i + 1]
+                values[lo:hi] = scaler(table.values[lo:hi])
+    return FeatureTable(table.name, table.feature_names, table.manifest, values, table.offsets)
+
+
 def augmented_tables(
     experiment: Experiment,
     manifest: Manifest,
@@ -178,6 +198,9 @@ def run_cv(
         experiment.features
     ]
     augmented = augmented_tables(experiment, manifest, jobs, cache_dir, progress)
+    if experiment.data.speaker_norm:
+        augmented = [speaker_normalised(t, table) for t in augmented]
+        table = speaker_normalised(table)
     d = experiment.data
     splits = make_splits(d.protocol, manifest, d.n_val_speakers, d.k, experiment.train.seed)
     folds, predictions = [], []

@@ -32,6 +32,9 @@ class DataConfig:
     k: int = 5
     features: str = ""  # empty: the model family's default set
     every: int = 1  # keep every n-th clip (quick runs and tests only)
+    # standardise each speaker's features with statistics of that speaker's own (unlabelled)
+    # audio, test speakers included: a different, labelled variant, never the headline
+    speaker_norm: bool = False
 
     def __post_init__(self) -> None:
         if not self.corpora:

@@ -34,6 +34,7 @@ def write_report(
         "name": experiment.name,
         "protocol": experiment.data.protocol,
         "speaker_independent": speaker_independent,
+        "speaker_normalised": experiment.data.speaker_norm,
         "corpus": "+".join(experiment.data.corpora),
         "labels": list(manifest.label_order),
         "model": experiment.model.name,
@@ -62,6 +63,8 @@ def write_report(
 
 def render_markdown(report: dict[str, Any]) -> str:
     kind = "speaker-independent" if report["speaker_independent"] else "**speaker-dependent** (random split)"
+    if report["speaker_normalised"]:
+        kind += "; **features normalised per speaker, test speakers' unlabelled audio included**"
     lines = [
         f"# {report['name']}",
         "",
