@@ -31,13 +31,13 @@ def test_corpus_summary_table(capsys) -> None:
 def test_features_command_writes_arrays_names_and_manifest(tmp_path) -> None:
     out = tmp_path / "emodb.npz"
     code = main(
-        ["features", "emodb", "--root", str(corpus_root("emodb")), "--set", "egemaps",
+        ["features", "emodb", "--root", str(corpus_root("emodb")), "--set", "utterance110",
          "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--quiet"]
     )  # fmt: skip
     assert code == 0
     table = FeatureTable.load(out)
-    assert table.values.shape == (535, 88) and np.all(np.isfinite(table.values))
-    assert table.feature_names[0].startswith("F0semitone")
+    assert table.values.shape == (535, 110) and np.all(np.isfinite(table.values))
+    assert table.feature_names[0] == "mfcc_mean_0"
     assert len(set(table.manifest.speakers)) == 10
 
 
