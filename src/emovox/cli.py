@@ -175,24 +175,22 @@ def build_parser() -> argparse.ArgumentParser:
     features.add_argument("--quiet", action="store_true", help="no progress bar")
     features.set_defaults(func=cmd_features)
 
+    def experiment_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("config", help="experiment file, e.g. configs/mlp.toml")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. train.epochs=5")
+        p.add_argument("--jobs", type=int, default=None, help="feature extraction workers")
+        p.add_argument("--quiet", action="store_true", help="no progress output")
+
     cv = commands.add_parser("cv", help="cross-validate an experiment (TOML) by its protocol")
-    cv.add_argument("config", help="experiment file, e.g. configs/emodb-svm.toml")
+    experiment_args(cv)
     cv.add_argument("--out", default=None, help="output folder (default runs/NAME)")
-    cv.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. train.epochs=5")
-    cv.add_argument("--jobs", type=int, default=None, help="feature extraction workers")
-    cv.add_argument("--quiet", action="store_true", help="no progress output")
     cv.set_defaults(func=cmd_cv)
 
     train = commands.add_parser("train", help="train an experiment's model and save a model directory")
-    train.add_argument("config", help="experiment file, e.g. configs/cnn.toml")
+    experiment_args(train)
     train.add_argument("--out", required=True, help="model directory to write")
     train.add_argument("--cv-report", default=None, help="report.json of `emovox cv` for the model card")
-    train.add_argument(
-        "--checkpoints", default=None, help="folder for resumable checkpoints and the epoch log"
-    )
-    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. train.epochs=5")
-    train.add_argument("--jobs", type=int, default=None, help="feature extraction workers")
-    train.add_argument("--quiet", action="store_true", help="no progress output")
+    train.add_argument("--checkpoints", default=None, help="folder for resumable checkpoints and epoch log")
     train.set_defaults(func=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score a model directory on a labelled corpus")
