@@ -1,0 +1,70 @@
+"""What one training epoch of the streaming MFCC LSTM costs on this CPU, by size and crop.
+
+    python benchmarks/lstm_cost.py [--data ../shared/data] [--out results/benchmarks/lstm_cost.md]
+
+RAVDESS fold 1's training speakers (1080 clips), batch 32, one epoch each after a warm-up
+batch; seconds per epoch and the implied 6-fold cost at 40 epochs. Accuracy for the chosen
+setting comes from `benchmarks/accuracy.py` (results/ravdess-lstm_stream).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emovox.corpora import read_corpus
+from emovox.features import extract
+from emovox.machine import describe_machine
+from emovox.models import build_model
+from emovox.protocols import make_splits
+from emovox.training import SequenceAugment, SequenceData, Standardizer, TrainConfig, Trainer
+
+SETTINGS = [  # (hidden, layers, crop frames or None for whole clips)
+    (256, 2, None),
+    (256, 2, 200),
+    (128, 2, 200),
+    (128, 2, 100),
+    (64, 2, 200),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    manifest = read_corpus("ravdess", args.data / "ravdess")
+    table = extract(manifest, ["mfcc"], progress=False)["mfcc"]
+    split = make_splits("ravdess-emobox", manifest)[0]
+    y = np.asarray(manifest.label_indices())
+    scaler = Standardizer.fit([table[int(i)] for i in split.train])
+    sequences = [scaler(table[int(i)]) for i in split.train]
+    val = SequenceData([scaler(table[int(i)]) for i in split.val], y[split.val])
+    lines = [
+        f"Machine: {describe_machine()}",
+        "",
+        "| hidden x layers | crop | s / epoch | 6 folds x 40 epochs, min |",
+        "|---|---|---:|---:|",
+    ]
+    for hidden, layers, crop in SETTINGS:
+        torch.manual_seed(0)
+        model = build_model("lstm_stream", 13, 8, {"hidden_size": hidden, "num_layers": layers})
+        train = SequenceData(sequences, y[split.train], SequenceAugment(crop_frames=crop))
+        start = time.perf_counter()
+        Trainer(TrainConfig(epochs=1), progress=False).fit(model, train, val, 8)
+        seconds = time.perf_counter() - start
+        label = f"{crop / 100:.0f} s" if crop else "whole clip"
+        lines.append(f"| {hidden} x {layers} | {label} | {seconds:.1f} | {seconds * 40 * 6 / 60:.0f} |")
+        print(lines[-1], flush=True)
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.write_text(f"<!-- written by benchmarks/lstm_cost.py -->\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()
