@@ -99,3 +99,14 @@ def test_bad_train_config() -> None:
         TrainConfig(scheduler="step")
     with pytest.raises(ConfigError):
         TrainConfig(epochs=0)
+
+
+def test_no_training_batch_of_one() -> None:
+    from emovox.training.data import batch_slices
+
+    assert [s.stop - s.start for s in batch_slices(65, 32)] == [32, 33]
+    assert [s.stop - s.start for s in batch_slices(64, 32)] == [32, 32]
+    assert [s.stop - s.start for s in batch_slices(1, 32)] == [1]
+    x, y = toy_vectors(n=33)
+    model = build_model("mlp", 20, 4)  # batch norm: a batch of one would fail
+    Trainer(TrainConfig(epochs=1), progress=False).fit(model, VectorData(x, y), VectorData(x, y), 4)

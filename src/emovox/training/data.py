@@ -32,6 +32,15 @@ class SequenceAugment:
     feature_width: int = 2
 
 
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """Consecutive batches of `batch_size`; a lone trailing item joins the batch before it
+    (batch norm cannot train on a batch of one)."""
+    starts = list(range(0, n, batch_size))
+    if len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()
+    return [slice(a, b) for a, b in zip(starts, [*starts[1:], n], strict=True)]
+
+
 class VectorData:
     """(n, dim) standardised utterance vectors with labels."""
 
@@ -48,8 +57,8 @@ class VectorData:
         self, batch_size: int, generator: torch.Generator | None = None, train: bool = False
     ) -> Iterator[Batch]:
         order = torch.randperm(len(self), generator=generator) if train else torch.arange(len(self))
-        for start in range(0, len(self), batch_size):
-            idx = order[start : start + batch_size]
+        for part in batch_slices(len(self), batch_size):
+            idx = order[part]
             yield Batch(self.x[idx], self.y[idx])
 
 
@@ -91,8 +100,8 @@ class SequenceData:
         self, batch_size: int, generator: torch.Generator | None = None, train: bool = False
     ) -> Iterator[Batch]:
         order = torch.randperm(len(self), generator=generator).tolist() if train else list(range(len(self)))
-        for start in range(0, len(self), batch_size):
-            idx = order[start : start + batch_size]
+        for part in batch_slices(len(self), batch_size):
+            idx = order[part]
             seqs = [
                 self._train_view(self.sequences[i], generator) if train else self.sequences[i] for i in idx
             ]
