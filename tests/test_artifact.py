@@ -96,3 +96,28 @@ def test_ensemble_is_the_mean_of_its_members(tmp_path) -> None:
     other.labels = ("x", "y", "z")
     with pytest.raises(ArtifactError, match="disagree on labels"):
         EnsembleArtifact([members[0], other])
+
+
+@pytest.mark.parametrize("name", ["svm", "logreg"])
+def test_classical_models_are_stored_as_arrays(tmp_path, name: str) -> None:
+    from emovox.models.classical import fit_classical, to_arrays
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 88)).astype(np.float32)
+    y = np.arange(200) % 3
+    x[np.arange(200), y] += 2.0
+    fitted = fit_classical(name, x[:150], y[:150], x[150:], y[150:])
+    scaler = Standardizer(np.zeros(88, dtype=np.float32), np.ones(88, dtype=np.float32))
+    egemaps = get_extractor("egemaps")
+    artifact = ModelArtifact(
+        to_arrays(fitted.model), name, {}, egemaps, AudioConfig(), scaler, ("a", "b", "c"), {}
+    )
+    artifact.save(tmp_path / name)
+    again = load_model(tmp_path / name)
+    np.testing.assert_allclose(
+        again.predict_proba_many(list(x[:20])), fitted.model.predict_proba(x[:20]), atol=1e-6
+    )
+    broken = json.loads((tmp_path / name / "config.json").read_text())
+    (tmp_path / name / "config.json").write_text(json.dumps({**broken, "labels": ["a", "b"]}))
+    with pytest.raises(ArtifactError, match="weights do not fit"):
+        load_model(tmp_path / name)

@@ -11,9 +11,7 @@ from emovox.artifact.store import ModelArtifact
 from emovox.corpora import read_corpus, to_shared
 from emovox.errors import CorpusError
 from emovox.features import extract
-from emovox.training.data import SequenceData, VectorData
 from emovox.training.metrics import classification_report
-from emovox.training.trainer import predict_proba
 
 
 def evaluate_on_corpus(
@@ -32,12 +30,6 @@ def evaluate_on_corpus(
     subset = manifest.subset(known)
     table = extract(subset, [artifact.extractor], audio=artifact.audio, jobs=jobs)[artifact.extractor.name]
     y = np.array([artifact.labels.index(u.label) for u in subset])
-    if table.offsets is not None:
-        data: SequenceData | VectorData = SequenceData(
-            [artifact.scaler(table[i]) for i in range(len(table))], y
-        )
-    else:
-        data = VectorData(artifact.scaler(table.values), y)
-    probabilities = predict_proba(artifact.model, data)
+    probabilities = artifact.predict_proba_many([table[i] for i in range(len(table))])
     report = classification_report(y, probabilities.argmax(axis=1), artifact.labels)
     return {"corpus": corpus, "clips": len(subset), "excluded": len(manifest) - len(subset), **report}

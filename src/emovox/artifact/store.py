@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +31,10 @@ from emovox.audio import AudioConfig
 from emovox.errors import EmovoxError
 from emovox.features import FeatureExtractor, get_extractor
 from emovox.models import build_model
+from emovox.models.classical import GRIDS, ArrayModel, from_arrays
+from emovox.training.data import SequenceData, VectorData
 from emovox.training.scaler import Standardizer
+from emovox.training.trainer import predict_proba
 
 FORMAT = "emovox-model"
 FORMAT_VERSION = 1
@@ -44,7 +48,7 @@ class ArtifactError(EmovoxError):
 class ModelArtifact:
     """A trained model with everything needed to turn audio into class probabilities."""
 
-    model: nn.Module
+    model: nn.Module | ArrayModel  # a network, or a classical model kept as arrays
     model_name: str
     model_params: dict[str, Any]
     extractor: FeatureExtractor
@@ -56,8 +60,12 @@ class ModelArtifact:
     def save(self, directory: str | Path) -> Path:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().contiguous() for k, v in self.model.state_dict().items()}
-        save_file(state, out / "weights.safetensors")
+        if isinstance(self.model, nn.Module):
+            save_file({k: v.detach().contiguous() for k, v in self.model.state_dict().items()},
+                      out / "weights.safetensors")  # fmt: skip
+        else:
+            save_numpy({k: np.ascontiguousarray(v) for k, v in self.model.arrays().items()},
+                       out / "weights.safetensors")  # fmt: skip
         save_numpy({"mean": self.scaler.mean, "std": self.scaler.std}, out / "scaler.safetensors")
         config = {
             "format": FORMAT,
@@ -78,13 +86,22 @@ class ModelArtifact:
         """Probabilities for a prepared signal (see `emovox.audio.prepare_signal`)."""
         return self.predict_proba_features(self.extractor(signal))
 
-    @torch.no_grad()
     def predict_proba_features(self, features: np.ndarray) -> np.ndarray:
         """Probabilities for one clip's features: (dim,) vector or (frames, dim) sequence."""
+        return self.predict_proba_many([features])[0]
+
+    @torch.no_grad()
+    def predict_proba_many(self, features: Sequence[np.ndarray]) -> np.ndarray:
+        """(clips, classes) probabilities for several clips' features."""
+        scaled = [self.scaler(self.extractor.check(f)) for f in features]
+        if not isinstance(self.model, nn.Module):
+            return self.model.predict_proba(np.stack(scaled).astype(np.float64))
         self.model.eval()
-        x = torch.from_numpy(self.scaler(self.extractor.check(features))).unsqueeze(0)
-        logits = self.model(x)[0] if getattr(self.model, "takes_sequences", False) else self.model(x)
-        return torch.softmax(logits, dim=-1)[0].numpy()
+        if getattr(self.model, "takes_sequences", False):
+            data: SequenceData | VectorData = SequenceData(scaled, np.zeros(len(scaled), dtype=np.int64))
+        else:
+            data = VectorData(np.stack(scaled), np.zeros(len(scaled), dtype=np.int64))
+        return predict_proba(self.model, data)
 
 
 def package_versions() -> dict[str, str]:
@@ -126,24 +143,43 @@ def load_model(directory: str | Path) -> ModelArtifact:
         raise ArtifactError(
             f"{source}: input_dim {config['input_dim']} but {extractor.name} gives {extractor.dim}"
         )
+    name = config["model"]["name"]
+    classical = name in GRIDS
     try:
         scaler_arrays = load_numpy(source / "scaler.safetensors")
-        state = load_file(source / "weights.safetensors")
+        weights = (load_numpy if classical else load_file)(source / "weights.safetensors")
     except (OSError, SafetensorError) as exc:
         raise ArtifactError(f"{source}: cannot read weights or scaler ({exc})") from exc
     scaler = Standardizer(scaler_arrays["mean"], scaler_arrays["std"])
     if scaler.mean.shape != (extractor.dim,):
         raise ArtifactError(f"{source}: scaler has shape {scaler.mean.shape}, expected ({extractor.dim},)")
-    model = build_model(config["model"]["name"], extractor.dim, len(labels), config["model"]["params"])
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ArtifactError(f"{source}: weights do not fit {config['model']['name']}: {exc}") from exc
-    model.eval()
+    model = _classical_model(source, name, weights, extractor.dim, len(labels)) if classical else None
+    if model is None:
+        model = build_model(name, extractor.dim, len(labels), config["model"]["params"])
+        try:
+            model.load_state_dict(weights, strict=True)
+        except RuntimeError as exc:
+            raise ArtifactError(f"{source}: weights do not fit {name}: {exc}") from exc
+        model.eval()
     return ModelArtifact(
         model, config["model"]["name"], config["model"]["params"], extractor,
         AudioConfig(**config["audio"]), scaler, labels, metadata,
     )  # fmt: skip
+
+
+def _classical_model(
+    source: Path, name: str, arrays: dict[str, np.ndarray], dim: int, classes: int
+) -> ArrayModel:
+    try:
+        model = from_arrays(name, arrays)
+        probabilities = model.predict_proba(np.zeros((1, dim)))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise ArtifactError(f"{source}: weights do not fit {name}: {exc}") from exc
+    if probabilities.shape != (1, classes):
+        raise ArtifactError(
+            f"{source}: weights do not fit {name}: {probabilities.shape[1]} classes, not {classes}"
+        )
+    return model
 
 
 def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from emovox.errors import ConfigError
 from emovox.evaluation.cv import augmented_tables, fit_model, load_manifest
 from emovox.evaluation.experiment import Experiment
 from emovox.features import extract, get_extractor
+from emovox.models.classical import to_arrays
 from emovox.protocols import choose_validation_speakers
 
 
@@ -43,8 +44,6 @@ def train_and_save(
     checkpoint_dir: str | Path | None = None,
 ) -> ModelArtifact:
     """`checkpoint_dir` keeps resumable checkpoints and the epoch log (outside the model directory)."""
-    if experiment.model.is_classical:
-        raise ConfigError("model directories hold neural models; classical baselines are evaluated with `cv`")
     if experiment.data.speaker_norm:
         raise ConfigError("data.speaker_norm is an evaluation variant; a saved model normalises globally")
     manifest = load_manifest(experiment)
@@ -63,14 +62,17 @@ def train_and_save(
         "train_speakers": sorted(set(speakers) - val),
         "val_speakers": sorted(val),
         "seed": experiment.train.seed,
-        "best_epoch": fitted.info["best_epoch"],
-        "best_val_uar": fitted.info["best_val_uar"],
+        "best_epoch": fitted.info.get("best_epoch"),
+        "best_val_uar": fitted.info.get(
+            "best_val_uar", max(fitted.info.get("val_uar_by_c", {"": 0}).values())
+        ),
+        "chosen_c": fitted.info.get("chosen_c"),
         "training_seconds": fitted.info["seconds"],
     }
     if cv_report:
         metadata["cross_validation"] = cv_summary(cv_report)
     artifact = ModelArtifact(
-        model=fitted.model,
+        model=to_arrays(fitted.model) if experiment.model.is_classical else fitted.model,
         model_name=experiment.model.name,
         model_params=dict(experiment.model.params),
         extractor=get_extractor(experiment.features),

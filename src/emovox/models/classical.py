@@ -66,3 +66,109 @@ def fit_classical(
         final = CalibratedClassifierCV(final, ensemble=False, method="sigmoid", cv=min(5, smallest))
     final.fit(np.concatenate([x_train, x_val]), y_all)
     return ClassicalResult(final, best, scores)
+
+
+class LogisticModel:
+    """A fitted multinomial logistic regression as arrays: softmax(x @ coef.T + intercept)."""
+
+    name = "logreg"
+
+    def __init__(self, coef: np.ndarray, intercept: np.ndarray) -> None:
+        self.coef, self.intercept = coef, intercept
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        logits = x @ self.coef.T + self.intercept
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"coef": self.coef, "intercept": self.intercept}
+
+
+class SvmModel:
+    """A fitted, sigmoid-calibrated RBF SVM as arrays, predicting as scikit-learn does: one-vs-one
+    decisions, their one-vs-rest transform, a sigmoid per class, normalised."""
+
+    name = "svm"
+
+    def __init__(
+        self,
+        support_vectors: np.ndarray,
+        dual_coef: np.ndarray,
+        intercept: np.ndarray,
+        n_support: np.ndarray,
+        gamma: np.ndarray,
+        sigmoid_a: np.ndarray,
+        sigmoid_b: np.ndarray,
+    ) -> None:
+        self.support_vectors, self.dual_coef, self.intercept = support_vectors, dual_coef, intercept
+        self.n_support, self.gamma = n_support.astype(np.int64), gamma
+        self.sigmoid_a, self.sigmoid_b = sigmoid_a, sigmoid_b
+
+    def decision_ovo(self, x: np.ndarray) -> np.ndarray:
+        sq = (
+            (x**2).sum(1)[:, None]
+            + (self.support_vectors**2).sum(1)[None, :]
+            - 2 * x @ self.support_vectors.T
+        )
+        kernel = np.exp(-float(self.gamma[0]) * np.maximum(sq, 0.0))
+        starts = np.concatenate([[0], np.cumsum(self.n_support)])
+        classes = len(self.n_support)
+        out, pair = [], 0
+        for i in range(classes):
+            for j in range(i + 1, classes):
+                si, sj = slice(starts[i], starts[i + 1]), slice(starts[j], starts[j + 1])
+                value = kernel[:, si] @ self.dual_coef[j - 1, si] + kernel[:, sj] @ self.dual_coef[i, sj]
+                out.append(value + self.intercept[pair])
+                pair += 1
+        return np.stack(out, axis=1)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        decision = self.decision_ovo(x)
+        classes = len(self.n_support)
+        votes = np.zeros((len(x), classes))
+        confidence = np.zeros((len(x), classes))
+        pair = 0
+        for i in range(classes):
+            for j in range(i + 1, classes):
+                confidence[:, i] += decision[:, pair]
+                confidence[:, j] -= decision[:, pair]
+                votes[:, i] += decision[:, pair] > 0
+                votes[:, j] += decision[:, pair] <= 0
+                pair += 1
+        scores = votes + confidence / (3 * (np.abs(confidence) + 1))
+        p = 1.0 / (1.0 + np.exp(self.sigmoid_a * scores + self.sigmoid_b))
+        total = p.sum(axis=1, keepdims=True)
+        return np.divide(p, total, out=np.full_like(p, 1.0 / classes), where=total != 0)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"support_vectors": self.support_vectors, "dual_coef": self.dual_coef,
+                "intercept": self.intercept, "n_support": self.n_support, "gamma": self.gamma,
+                "sigmoid_a": self.sigmoid_a, "sigmoid_b": self.sigmoid_b}  # fmt: skip
+
+
+ArrayModel = LogisticModel | SvmModel
+
+
+def to_arrays(model: CalibratedClassifierCV | LogisticRegression) -> ArrayModel:
+    """The fitted scikit-learn model as a pickle-free array model (same probabilities, tested)."""
+    if isinstance(model, LogisticRegression):
+        return LogisticModel(model.coef_.copy(), model.intercept_.copy())
+    (calibrated,) = model.calibrated_classifiers_
+    svc = calibrated.estimator
+    if not np.array_equal(svc.classes_, np.arange(len(svc.classes_))):
+        raise ConfigError("the SVM must be trained on class indices 0..n-1")
+    return SvmModel(
+        svc.support_vectors_.copy(), svc.dual_coef_.copy(), svc.intercept_.copy(), svc.n_support_.copy(),
+        np.array([svc._gamma]), np.array([c.a_ for c in calibrated.calibrators]),
+        np.array([c.b_ for c in calibrated.calibrators]),
+    )  # fmt: skip
+
+
+def from_arrays(name: str, arrays: dict[str, np.ndarray]) -> ArrayModel:
+    if name == "logreg":
+        return LogisticModel(arrays["coef"], arrays["intercept"])
+    if name == "svm":
+        return SvmModel(**arrays)
+    raise ConfigError(f"unknown classical model {name!r}")
