@@ -21,12 +21,23 @@ from emovox.machine import describe_machine
 from emovox.training.metrics import classification_report
 
 ROOT = Path(__file__).resolve().parents[1]
-FAMILIES = ["svm", "logreg", "lstm_feat", "cnn_lstm", "cnn", "msse_bilstm", "lstm_stream", "mlp", "crnn"]
+FAMILIES = [
+    "svm",
+    "logreg",
+    "lstm_feat",
+    "cnn_lstm",
+    "cnn",
+    "msse_bilstm",
+    "lstm_stream",
+    "mlp",
+    "mlp_combined",
+    "crnn",
+]
 CORPORA = {
     "ravdess": ["data.corpora=['ravdess']", "data.protocol=ravdess-emobox", "data.n_val_speakers=2"],
     "emodb": ["data.corpora=['emodb']", "data.protocol=loso", "data.n_val_speakers=1"],
 }
-ENSEMBLE = ["mlp", "crnn", "cnn", "msse_bilstm", "svm"]
+ENSEMBLE = ["mlp_combined", "mlp", "crnn", "cnn", "msse_bilstm", "svm"]
 
 
 def run_family(family: str, corpus: str, data_dir: str, speaker_norm: bool = False) -> None:

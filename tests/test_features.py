@@ -225,3 +225,14 @@ def test_own_sets_stay_finite_on_odd_signals(make) -> None:
         values = get_extractor(name)(signal)
         assert values.shape[-1] == get_extractor(name).dim and len(values) > 0
         assert np.all(np.isfinite(values)), name
+
+
+def test_combined_sets(clip: np.ndarray) -> None:
+    combined = get_extractor("egemaps+utterance110")
+    values = combined(clip)
+    assert combined.dim == 88 + 110 == len(values) == len(set(combined.feature_names))
+    np.testing.assert_allclose(values[88:], Utterance110()(clip), rtol=1e-6)
+    with pytest.raises(FeatureError, match="utterance-level"):
+        get_extractor("mfcc+utterance110")
+    with pytest.raises(FeatureError, match="twice"):
+        get_extractor("egemaps+egemaps")

@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from emovox.errors import FeatureError
 from emovox.features.base import FeatureExtractor
+from emovox.features.combined import CombinedExtractor
 from emovox.features.enhanced import Enhanced392
 from emovox.features.mfcc import FrameLogMel, FrameMfcc
 from emovox.features.opensmile_sets import ComParE, EGeMAPS
@@ -32,7 +33,9 @@ EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
 
 
 def get_extractor(name: str | FeatureSet) -> FeatureExtractor:
-    """A default-configured extractor for a feature set name."""
+    """A default-configured extractor for a feature set name; `a+b` joins utterance sets."""
+    if isinstance(name, str) and "+" in name:
+        return CombinedExtractor([get_extractor(part.strip()) for part in name.split("+")])
     try:
         key = FeatureSet(name.lower() if isinstance(name, str) else name)
     except ValueError:
