@@ -37,7 +37,7 @@ CORPORA = {
     "ravdess": ["data.corpora=['ravdess']", "data.protocol=ravdess-emobox", "data.n_val_speakers=2"],
     "emodb": ["data.corpora=['emodb']", "data.protocol=loso", "data.n_val_speakers=1"],
 }
-ENSEMBLE = ["mlp_combined", "mlp", "crnn", "cnn", "msse_bilstm", "svm"]
+ENSEMBLE = ["mlp_combined", "mlp", "crnn", "svm"]  # fixed in advance, never chosen on test scores
 
 
 def run_family(family: str, corpus: str, data_dir: str, speaker_norm: bool = False) -> None:
