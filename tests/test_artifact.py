@@ -106,7 +106,7 @@ def test_classical_models_are_stored_as_arrays(tmp_path, name: str) -> None:
     x = rng.standard_normal((200, 88)).astype(np.float32)
     y = np.arange(200) % 3
     x[np.arange(200), y] += 2.0
-    fitted = fit_classical(name, x[:150], y[:150], x[150:], y[150:])
+    fitted = fit_classical(name, x[:150], y[:150], groups=np.arange(150) % 5)
     scaler = Standardizer(np.zeros(88, dtype=np.float32), np.ones(88, dtype=np.float32))
     egemaps = get_extractor("egemaps")
     artifact = ModelArtifact(

@@ -105,15 +105,20 @@ def fit_model(
         scaler = Standardizer.fit(table.values[train_idx])
     started = time.perf_counter()
     if experiment.model.is_classical:
-        train = _data([table, *augmented], train_idx, y, scaler, None)
-        result = fit_classical(
-            experiment.model.name, train.x.numpy(), train.y.numpy(),
-            scaler(table.values[val_idx]), y[val_idx], seed=experiment.train.seed,
-        )  # fmt: skip
+        # all training speakers (validation ones included) take part in choosing C by grouped CV
+        fit_idx = np.concatenate([train_idx, val_idx])
+        speakers = np.array([u.speaker_id for u in table.manifest])
+        extra = None
+        if augmented:
+            copies = len(augmented)
+            x_extra = scaler(np.concatenate([t.values[fit_idx] for t in augmented]))
+            extra = (x_extra, np.tile(y[fit_idx], copies), np.tile(speakers[fit_idx], copies))
+        result = fit_classical(experiment.model.name, scaler(table.values[fit_idx]), y[fit_idx],
+                               speakers[fit_idx], seed=experiment.train.seed, extra=extra)  # fmt: skip
         model: Any = result.model
         info: dict[str, Any] = {
             "chosen_c": result.chosen_c,
-            "val_uar_by_c": {str(k): v for k, v in result.val_uar_by_c.items()},
+            "cv_uar_by_c": {str(k): v for k, v in result.cv_uar_by_c.items()},
         }
     else:
         torch.manual_seed(experiment.train.seed)

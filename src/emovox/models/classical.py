@@ -1,7 +1,8 @@
 """The field's reference points: SVM and logistic regression on utterance features (scikit-learn).
 
-Hyper-parameters are chosen on the validation speakers, then the model is refitted on
-training + validation data. The fitted model is kept as plain arrays for pickle-free storage.
+C is chosen by speaker-grouped cross-validation inside the training speakers (one validation
+speaker is too noisy a judge), then the model is refitted on all training speakers. The fitted
+model is kept as plain arrays for pickle-free storage.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GroupKFold
 from sklearn.svm import SVC
 
 from emovox.errors import ConfigError
@@ -27,7 +29,7 @@ CLASSICAL_FEATURES = "egemaps"
 class ClassicalResult:
     model: CalibratedClassifierCV | LogisticRegression
     chosen_c: float
-    val_uar_by_c: dict[float, float]
+    cv_uar_by_c: dict[float, float]
 
 
 def make_classifier(name: str, c: float, seed: int, class_weight: str | None) -> SVC | LogisticRegression:
@@ -41,30 +43,44 @@ def make_classifier(name: str, c: float, seed: int, class_weight: str | None) ->
 
 def fit_classical(
     name: str,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_val: np.ndarray,
-    y_val: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray,
     seed: int = 0,
     balanced: bool = True,
+    extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> ClassicalResult:
-    """Pick C on validation UAR, then refit on train + validation with that C."""
+    """Choose C by mean UAR over speaker-grouped folds of the training speakers, then refit on all.
+
+    `groups` holds each row's speaker. `extra` = (x, y, groups) rows used for fitting only, never
+    for scoring (augmented copies: they join the inner training folds of their own speaker).
+    """
+    if name not in GRIDS:
+        raise ConfigError(f"unknown classical model {name!r}; choose from {', '.join(GRIDS)}")
+    folds = min(5, len(np.unique(groups)))
+    if folds < 2:
+        raise ConfigError("choosing C needs at least 2 training speakers")
     class_weight = "balanced" if balanced else None
-    scores = {}
-    for c in GRIDS.get(name, ()):
-        model = make_classifier(name, c, seed, class_weight).fit(x_train, y_train)
-        scores[c] = uar(y_val, model.predict(x_val))
-    if not scores:
-        make_classifier(name, 1.0, seed, class_weight)  # raises the unknown-model error
+    ex, ey, eg = extra if extra is not None else (x[:0], y[:0], groups[:0])
+    scores: dict[float, float] = {}
+    for c in GRIDS[name]:
+        fold_scores = []
+        for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
+            keep = np.isin(eg, groups[train])
+            model = make_classifier(name, c, seed, class_weight).fit(
+                np.concatenate([x[train], ex[keep]]), np.concatenate([y[train], ey[keep]])
+            )
+            fold_scores.append(uar(y[test], model.predict(x[test])))
+        scores[c] = float(np.mean(fold_scores))
     best = max(scores, key=lambda c: (scores[c], -c))
     final = make_classifier(name, best, seed, class_weight)
-    y_all = np.concatenate([y_train, y_val])
+    y_all = np.concatenate([y, ey])
     if isinstance(final, SVC):  # Platt scaling on internal folds, for probabilities
         smallest = int(np.bincount(y_all)[np.unique(y_all)].min())
         if smallest < 2:
             raise ConfigError("an SVM needs at least 2 training clips per class to calibrate probabilities")
         final = CalibratedClassifierCV(final, ensemble=False, method="sigmoid", cv=min(5, smallest))
-    final.fit(np.concatenate([x_train, x_val]), y_all)
+    final.fit(np.concatenate([x, ex]), y_all)
     return ClassicalResult(final, best, scores)
 
 
