@@ -150,8 +150,9 @@ def table() -> str:
         "",
         "Mean ± std over folds. *Minutes for the whole run, feature extraction included unless "
         "it was cached, on the machine above while other jobs shared it. RAVDESS: 8 classes, "
-        "six EmoBox speaker-independent folds (4 test actors, 2 validation actors each). "
-        "EmoDB: 7 classes, leave one speaker out (1 validation speaker).",
+        "six EmoBox speaker-independent folds (4 test actors; neural models stop early on 2 "
+        "validation actors). EmoDB: 7 classes, leave one speaker out (1 validation speaker). "
+        "svm/logreg choose C by speaker-grouped 5-fold CV inside the training speakers.",
     ]
     return "\n".join(lines)
 
