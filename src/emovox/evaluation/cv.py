@@ -1,9 +1,9 @@
 """Run an experiment's protocol end to end: features, one model per fold, honest test scores.
 
-Per fold: the scaler is fitted on the training part only, the epoch (neural) or C
-(classical) is chosen on validation speakers, and the test speakers are touched once, at the
-end. Where a protocol has no validation speakers (the random split), 10% of the training part
-is held out, stratified.
+Per fold: the scaler is fitted on the training part only; a network's epoch is chosen on the
+validation speakers, a classical model's C by speaker-grouped CV inside the training speakers;
+the test speakers are touched once, at the end. Where a protocol has no validation speakers
+(the random split), 10% of the training part is held out, stratified.
 """
 
 from __future__ import annotations
@@ -92,7 +92,8 @@ def fit_model(
     progress: bool,
     augmented: Sequence[FeatureTable] = (),
 ) -> Fitted:
-    """Scaler on the training part only; epoch (neural) or C (classical) chosen on validation.
+    """Scaler on the training part only; epoch (neural) chosen on validation, C (classical) by
+    grouped CV over training and validation speakers.
 
     `augmented` tables hold augmented copies of every clip; only the copies of `train_idx`
     clips are used, so no version of a validation or test clip is ever trained on.
