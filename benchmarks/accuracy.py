@@ -114,18 +114,22 @@ def family_rows(suffix: str = "") -> list[str]:
 def table() -> str:
     lines = [f"Machine: {describe_machine()}", "", *HEADER, *family_rows()]
     cells = []
-    names = ""
+    members: dict[str, str] = {}
     for corpus in CORPORA:
         result = ensemble(corpus)
         if result is None:
             cells += ["not run", "", ""]
             continue
-        names = "+".join(result["members"])
+        members[corpus] = "+".join(result["members"])
         cells += [
             f"{100 * np.mean(result['uar']):.1f} ± {100 * np.std(result['uar']):.1f}",
             f"{100 * np.mean(result['wa']):.1f} ± {100 * np.std(result['wa']):.1f}",
             "0 (members')",
         ]
+    if len(set(members.values())) > 1:
+        names = "; ".join(f"{corpus}: {m}" for corpus, m in members.items())
+    else:
+        names = next(iter(members.values()), "")
     lines.append(f"| ensemble (soft vote) | {names} | " + " | ".join(cells) + " |")
     normalised = family_rows("-spkn")
     if normalised:
