@@ -104,10 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     meta = artifact.metadata
     minutes = meta["training_seconds"] / 60
-    print(
-        f"{experiment.name}: best epoch {meta['best_epoch']}, "
-        f"validation UAR {100 * meta['best_val_uar']:.1f} % ({minutes:.1f} min) -> {args.out}"
-    )
+    print(f"{experiment.name}: {meta['selection']} ({minutes:.1f} min) -> {args.out}")
     return 0
 
 

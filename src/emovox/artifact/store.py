@@ -194,8 +194,7 @@ def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
         f"- Corpora: {', '.join(metadata.get('corpora', []))} (acted emotional speech).",
         f"- Training speakers: {len(metadata.get('train_speakers', []))}; "
         f"validation speakers (early stopping): {', '.join(metadata.get('val_speakers', []))}.",
-        f"- Seed: {metadata.get('seed')}; best epoch {metadata.get('best_epoch')} "
-        f"(validation UAR {100 * metadata.get('best_val_uar', 0):.1f} %).",
+        f"- Seed: {metadata.get('seed')}; {metadata.get('selection', 'selection not recorded')}.",
         "",
         "## Evaluation",
         "",

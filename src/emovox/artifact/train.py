@@ -35,6 +35,14 @@ def cv_summary(report_path: str | Path) -> dict[str, Any]:
     }
 
 
+def selection(info: dict[str, Any]) -> str:
+    """How the saved model was chosen, in words: the epoch (networks) or C (classical models)."""
+    if "chosen_c" in info:
+        score = info["cv_uar_by_c"][str(info["chosen_c"])]
+        return f"C = {info['chosen_c']:g}, speaker-grouped CV UAR {100 * score:.1f} %"
+    return f"best epoch {info['best_epoch']}, validation UAR {100 * info['best_val_uar']:.1f} %"
+
+
 def train_and_save(
     experiment: Experiment,
     out_dir: str | Path,
@@ -62,11 +70,7 @@ def train_and_save(
         "train_speakers": sorted(set(speakers) - val),
         "val_speakers": sorted(val),
         "seed": experiment.train.seed,
-        "best_epoch": fitted.info.get("best_epoch"),
-        "best_val_uar": fitted.info.get(
-            "best_val_uar", max(fitted.info.get("val_uar_by_c", {"": 0}).values())
-        ),
-        "chosen_c": fitted.info.get("chosen_c"),
+        "selection": selection(fitted.info),
         "training_seconds": fitted.info["seconds"],
     }
     if cv_report:

@@ -92,12 +92,18 @@ def render_markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_confusion(confusion: np.ndarray, labels: tuple[str, ...], path: Path, title: str) -> None:
+def _pyplot():
+    """pyplot on the file-only Agg backend, imported on first use (it is slow to import)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_confusion(confusion: np.ndarray, labels: tuple[str, ...], path: Path, title: str) -> None:
+    plt = _pyplot()
     rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1.0 + 0.7 * len(labels), 0.8 + 0.7 * len(labels)))
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
@@ -116,11 +122,7 @@ def plot_confusion(confusion: np.ndarray, labels: tuple[str, ...], path: Path, t
 
 
 def plot_curves(folds: list[dict[str, Any]], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, (loss_ax, uar_ax) = plt.subplots(1, 2, figsize=(10, 3.5))
     for fold in folds:
         history = fold.get("history", [])
