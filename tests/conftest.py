@@ -52,3 +52,49 @@ def write_clip(path: Path, seconds: float = 0.3, sr: int = 16_000, **kwargs: obj
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, voiced_signal(seconds, sr=sr), sr, **kwargs)
     return path
+
+
+SMALL_MODEL = """
+name = "small-{model}"
+[data]
+corpora = ["ravdess"]
+data_dir = "{data}"
+protocol = "ravdess-emobox"
+n_val_speakers = 2
+every = 6
+features = "{features}"
+[model]
+name = "{model}"
+[model.params]
+{params}
+[train]
+epochs = 3
+batch_size = 16
+"""
+
+SMALL_MODELS = {  # quick to train; the accuracy of these is not the point, the plumbing is
+    "lstm_stream": ("mfcc", "hidden_size = 24"),
+    "mlp": ("utterance110", "hidden = [32]"),
+}
+
+
+@pytest.fixture(scope="session")
+def trained_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Small models trained on a sixth of RAVDESS, saved as model directories, plus their ensemble."""
+    from emovox.artifact import combine
+    from emovox.artifact.train import train_and_save
+    from emovox.evaluation import load_experiment
+
+    corpus_root("ravdess")
+    base = tmp_path_factory.mktemp("models")
+    out = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EMOVOX_CACHE", str(base / "cache"))
+        for model, (features, params) in SMALL_MODELS.items():
+            config = base / f"{model}.toml"
+            config.write_text(SMALL_MODEL.format(model=model, data=DATA, features=features, params=params))
+            train_and_save(load_experiment(config), base / model, progress=False, jobs=1)
+            out[model] = base / model
+    combine([out["lstm_stream"], out["mlp"]], base / "ensemble")
+    out["ensemble"] = base / "ensemble"
+    return out

@@ -14,12 +14,15 @@ from emovox.models import build_model
 from emovox.training import Standardizer
 
 
-def make_artifact(name: str = "cnn_lstm", features: str = "utterance110") -> ModelArtifact:
+def make_artifact(
+    name: str = "cnn_lstm", features: str = "utterance110", params: dict | None = None
+) -> ModelArtifact:
     torch.manual_seed(0)
     extractor = get_extractor(features)
     rng = np.random.default_rng(0)
     scaler = Standardizer.fit(rng.standard_normal((50, extractor.dim)).astype(np.float32))
-    params = {"hidden_size": 16} if name == "lstm_stream" else {}
+    if params is None:
+        params = {"hidden_size": 16} if name == "lstm_stream" else {}
     model = build_model(name, extractor.dim, 3, params).eval()
     return ModelArtifact(model, name, params, extractor, AudioConfig(), scaler, ("a", "b", "c"), {"seed": 0})
 

@@ -1,4 +1,4 @@
-"""The `emovox` command line: corpus summaries, manifests and feature extraction."""
+"""The `emovox` command line: corpora, features, training and evaluation, predictions, export, serving."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from emovox import __version__
 from emovox.audio import AudioConfig
 from emovox.corpora import CORPUS_NAMES, Manifest, find_duplicates, read_corpus
-from emovox.errors import EmovoxError
+from emovox.errors import ConfigError, EmovoxError
 from emovox.features import FeatureSet, extract
 
 
@@ -135,6 +135,85 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_prediction_table(rows: list[tuple[str, object]]) -> None:
+    """Path, label and confidence per file; errors in place of a bad file's row."""
+    width = min(60, max(len(path) for path, _ in rows))
+    for path, result in rows:
+        shown = path if len(path) <= width else "…" + path[-width + 1 :]
+        if isinstance(result, EmovoxError):
+            print(f"{shown:<{width}}  error: {result}")
+        else:
+            top = max(result.confidence)
+            print(f"{shown:<{width}}  {result.label:<10} {100 * top:5.1f} %")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from emovox.inference import EmotionPredictor
+
+    predictor = EmotionPredictor.load(args.model, backend=args.backend)
+    if args.timeline:
+        failed = 0
+        for path in args.files:
+            try:
+                segments = predictor.timeline(path)
+            except EmovoxError as exc:
+                failed += 1
+                print(json.dumps({"path": path, "error": str(exc)}) if args.json else f"{path}: error: {exc}")
+                continue
+            if args.json:
+                print(json.dumps({"path": path, "segments": [s.to_dict() for s in segments]}))
+                continue
+            print(path)
+            for s in segments:
+                print(f"  {s.start:8.2f} - {s.end:8.2f} s  {s.prediction.label:<10} "
+                      f"{100 * max(s.prediction.confidence):5.1f} %")  # fmt: skip
+        return 1 if failed else 0
+    results = predictor.predict_many(args.files, jobs=args.jobs, progress=not args.quiet and not args.json,
+                                     errors="return")  # fmt: skip
+    if args.json:
+        for path, result in zip(args.files, results, strict=True):
+            body = {"error": str(result)} if isinstance(result, EmovoxError) else result.to_dict()
+            print(json.dumps({"path": path, **body}))
+    else:
+        _print_prediction_table(list(zip(args.files, results, strict=True)))
+    return 1 if any(isinstance(r, EmovoxError) for r in results) else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from emovox.artifact.ensemble import member_directories
+    from emovox.artifact.export import ExportFormat, export_model
+    from emovox.artifact.store import load_model
+    from emovox.inference import resolve_model
+    from emovox.models.classical import GRIDS
+
+    fmt = ExportFormat(args.format)
+    source = resolve_model(args.model)
+    ensemble = (source / "ensemble.json").is_file()
+    if args.out and ensemble:
+        raise ConfigError("--out is for a single model; an ensemble's members are exported in place")
+    for directory in member_directories(source) if ensemble else [source]:
+        artifact = load_model(directory)
+        if artifact.model_name in GRIDS:
+            print(f"{directory}: {artifact.model_name} is numpy arrays already; nothing to export")
+            continue
+        out = export_model(artifact, fmt, args.out or directory / fmt.filename)
+        print(f"{artifact.model_name} -> {out}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from emovox.service import ServiceLimits, serve
+
+    limits = ServiceLimits(
+        max_upload_bytes=args.max_upload_mb * 1024 * 1024,
+        max_audio_seconds=args.max_audio_seconds,
+        max_streams=args.max_streams,
+        idle_timeout_seconds=args.idle_timeout,
+    )
+    serve(args.model, args.host, args.port, args.backend, limits)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emovox", description="Speech emotion recognition: corpora, features, models."
@@ -204,6 +283,35 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("models", nargs="+", help="model directories (same labels)")
     ensemble.add_argument("--out", required=True, help="ensemble directory to write")
     ensemble.set_defaults(func=cmd_ensemble)
+
+    def model_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", default="default", help="model or ensemble directory (default: bundled)")
+        p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="inference runtime")
+
+    predict = commands.add_parser("predict", help="emotions of audio files")
+    predict.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...)")
+    model_args(predict)
+    predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument("--timeline", action="store_true", help="per-segment results for long recordings")
+    predict.add_argument("--jobs", type=int, default=None, help="parallel threads (default: cores)")
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.set_defaults(func=cmd_predict)
+
+    export = commands.add_parser("export", help="export a model to ONNX or TorchScript")
+    export.add_argument("model", help="model or ensemble directory, or 'default'")
+    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    export.add_argument("--out", default=None, help="file to write (default: inside the model directory)")
+    export.set_defaults(func=cmd_export)
+
+    serve = commands.add_parser("serve", help="HTTP/WebSocket service and web page")
+    model_args(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-upload-mb", type=int, default=20)
+    serve.add_argument("--max-audio-seconds", type=float, default=120.0)
+    serve.add_argument("--max-streams", type=int, default=200)
+    serve.add_argument("--idle-timeout", type=float, default=30.0, help="seconds before an idle stream ends")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

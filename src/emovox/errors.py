@@ -1,5 +1,10 @@
 """Typed errors: every failure a user can cause has its own class and a message that says what to fix."""
 
+from enum import Enum
+from typing import TypeVar
+
+E = TypeVar("E", bound=Enum)
+
 
 class EmovoxError(Exception):
     """Base class of all emovox errors, so callers can catch ours and nothing else."""
@@ -7,6 +12,10 @@ class EmovoxError(Exception):
 
 class AudioError(EmovoxError, ValueError):
     """Audio that cannot be used: unreadable, empty, non-finite, too short or too long."""
+
+
+class AudioTooLongError(AudioError):
+    """Audio longer than the configured cap (a service answers 413)."""
 
 
 class CorpusError(EmovoxError):
@@ -23,3 +32,12 @@ class ProtocolError(EmovoxError):
 
 class FeatureError(EmovoxError, ValueError):
     """Feature arrays of the wrong shape, or a feature set that does not exist."""
+
+
+def choice(enum: type[E], value: object, what: str) -> E:
+    """`enum(value)`, or a ConfigError that lists the allowed values."""
+    try:
+        return enum(value)
+    except ValueError:
+        allowed = ", ".join(str(e) for e in enum)
+        raise ConfigError(f"{what} must be one of {allowed}, got {value!r}") from None

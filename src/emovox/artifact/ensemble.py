@@ -64,17 +64,25 @@ class EnsembleArtifact:
         return out
 
 
-def load_ensemble(directory: str | Path) -> EnsembleArtifact:
-    source = Path(directory)
+def _manifest(source: Path) -> dict[str, Any]:
     manifest = _read_json(source / "ensemble.json")
     if manifest.get("format") != ENSEMBLE_FORMAT or manifest.get("format_version") != ENSEMBLE_VERSION:
         raise ArtifactError(f"{source}: not an emovox ensemble of version {ENSEMBLE_VERSION}")
     for name in manifest["members"]:
         if Path(name).name != name:  # members live inside the ensemble directory, nowhere else
             raise ArtifactError(f"{source}: member {name!r} is not a plain folder name")
-    return EnsembleArtifact(
-        [load_model(source / name) for name in manifest["members"]], manifest.get("metadata", {})
-    )
+    return manifest
+
+
+def member_directories(directory: str | Path) -> list[Path]:
+    """The member model directories of an ensemble directory, in order."""
+    source = Path(directory)
+    return [source / name for name in _manifest(source)["members"]]
+
+
+def load_ensemble(directory: str | Path) -> EnsembleArtifact:
+    metadata = _manifest(Path(directory)).get("metadata", {})
+    return EnsembleArtifact([load_model(d) for d in member_directories(directory)], metadata)
 
 
 def load_any(directory: str | Path) -> ModelArtifact | EnsembleArtifact:

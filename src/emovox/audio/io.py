@@ -13,7 +13,7 @@ import soxr
 
 from emovox.audio.config import AudioConfig
 from emovox.audio.framing import trim_silence
-from emovox.errors import AudioError
+from emovox.errors import AudioError, AudioTooLongError
 
 AudioSource = str | os.PathLike[str] | bytes | BinaryIO
 
@@ -47,7 +47,7 @@ def read_audio(source: AudioSource, max_seconds: float | None = None) -> tuple[n
     try:
         with sf.SoundFile(source) as f:
             if max_seconds is not None and f.frames > max_seconds * f.samplerate:
-                raise AudioError(
+                raise AudioTooLongError(
                     f"{name}: {f.frames / f.samplerate:.1f} s is longer than the {max_seconds:g} s cap"
                 )
             data = f.read(dtype="float32", always_2d=True)
@@ -88,7 +88,7 @@ def prepare_signal(signal: np.ndarray, sample_rate: int, config: AudioConfig = D
         raise AudioError("audio contains NaN or infinite samples")
     seconds = len(x) / sample_rate
     if config.max_seconds is not None and seconds > config.max_seconds:
-        raise AudioError(f"audio is {seconds:.1f} s, longer than the {config.max_seconds:g} s cap")
+        raise AudioTooLongError(f"audio is {seconds:.1f} s, longer than the {config.max_seconds:g} s cap")
     if sample_rate != config.sample_rate:
         x = soxr.resample(x, sample_rate, config.sample_rate, quality="HQ").astype(np.float32)
     if len(x) < config.min_samples:
@@ -112,4 +112,4 @@ def load_audio(source: AudioSource, config: AudioConfig = DEFAULT_AUDIO) -> np.n
     try:
         return prepare_signal(data, sample_rate, config)
     except AudioError as exc:
-        raise AudioError(f"{_describe(source)}: {exc}") from exc
+        raise type(exc)(f"{_describe(source)}: {exc}") from exc

@@ -125,21 +125,29 @@ class StreamingMfcc:
         self.extractor = extractor
         self._pending = np.empty(0, dtype=np.float32)
         self.samples_seen = 0
+        self.frames_seen = 0
 
     def push(self, chunk: np.ndarray) -> np.ndarray:
         """Add samples; return the (k, n_mfcc) features of the frames they completed."""
+        return self.push_indexed(chunk)[0]
+
+    def push_indexed(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """As `push`, plus each returned frame's number in the stream (silent frames skipped
+        leave gaps), which places it in time: frame n spans samples [n * hop, n * hop + length)."""
         chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
         self.samples_seen += len(chunk)
         self._pending = np.concatenate([self._pending, chunk])
         cfg = self.extractor.config
         frames = frame_signal(self._pending, cfg.frame_length, cfg.hop_length)
-        if len(frames) == 0:
-            return np.empty((0, self.extractor.dim), dtype=np.float32)
-        features = self.extractor.from_frames(frames)
+        keep = nonsilent_mask(frames) if cfg.skip_silent else np.ones(len(frames), dtype=bool)
+        numbers = self.frames_seen + np.flatnonzero(keep)
+        self.frames_seen += len(frames)
+        features = self.extractor.from_frames(frames[keep])
         self._pending = self._pending[len(frames) * cfg.hop_length :].copy()
-        return features
+        return features, numbers
 
     def reset(self) -> None:
         """Forget buffered samples, to start a new utterance."""
         self._pending = np.empty(0, dtype=np.float32)
         self.samples_seen = 0
+        self.frames_seen = 0

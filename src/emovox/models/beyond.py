@@ -87,9 +87,10 @@ class Crnn(nn.Module):
     ) -> tuple[torch.Tensor, None]:
         if x.ndim != 3 or x.shape[-1] != self.input_dim:
             raise FeatureError(f"expected (batch, frames, {self.input_dim}), got {tuple(x.shape)}")
-        min_frames = self.config.input_pool * math.prod(self.pools)
-        if x.shape[1] < min_frames:  # too short to pool: zero frames, still masked out below
-            x = nn.functional.pad(x, (0, 0, 0, min_frames - x.shape[1]))
+        if x.shape[1] < self.min_frames:  # too short to pool: zero frames, still masked out below
+            x = nn.functional.pad(x, (0, 0, 0, self.min_frames - x.shape[1]))
+        elif lengths is None:
+            return self.whole_clip(x), None
         steps = torch.full((x.shape[0],), x.shape[1]) if lengths is None else lengths.cpu().clone()
         pool = self.config.input_pool
         x = nn.functional.avg_pool1d(x.transpose(1, 2), pool).transpose(1, 2)
@@ -106,6 +107,22 @@ class Crnn(nn.Module):
         scores = scores.masked_fill(~mask, float("-inf"))
         weights = torch.softmax(scores, dim=1).unsqueeze(-1)
         return self.head((weights * z).sum(dim=1)), None
+
+    @property
+    def min_frames(self) -> int:
+        """The shortest input that survives every time pooling."""
+        return self.config.input_pool * math.prod(self.pools)
+
+    def whole_clip(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of (batch, T >= min_frames, mels) clips with no padding: no packing or masking,
+        so the graph exports to ONNX; equals `forward` with every length = T."""
+        x = nn.functional.avg_pool1d(x.transpose(1, 2), self.config.input_pool).transpose(1, 2)
+        z = x.unsqueeze(1)
+        for block in self.blocks:
+            z = block(z)
+        z, _ = self.rnn(z.permute(0, 2, 1, 3).flatten(2))
+        weights = torch.softmax(self.attention(z).squeeze(-1), dim=1).unsqueeze(-1)
+        return self.head((weights * z).sum(dim=1))
 
 
 def _zero_after(z: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:

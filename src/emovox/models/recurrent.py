@@ -65,6 +65,17 @@ class StreamingLstm(nn.Module):
             _, (h, c) = self.lstm(packed, hidden)
         return self.head(self.dropout(h[-1])), (h, c)
 
+    def frame_logits(self, x: torch.Tensor, hidden: Hidden | None = None) -> tuple[torch.Tensor, Hidden]:
+        """Logits after every frame of (1, T, n_mfcc), and the state after the last one.
+
+        Streaming runs each chunk's frames through this with the state carried: row t equals
+        what `forward` gives on the clip cut after frame t.
+        """
+        if x.ndim != 3 or x.shape[-1] != self.input_dim:
+            raise FeatureError(f"expected (batch, frames, {self.input_dim}), got {tuple(x.shape)}")
+        outputs, hidden = self.lstm(x, hidden)
+        return self.head(self.dropout(outputs)), hidden
+
 
 @dataclass(frozen=True)
 class FeatureLstmConfig:

@@ -1,0 +1,22 @@
+"""From audio to emotions with a trained model: clips, long recordings and live streams."""
+
+from emovox.inference.backends import BackendName
+from emovox.inference.predictor import EmotionPredictor, resolve_model
+from emovox.inference.result import Prediction, Segment, StreamUpdate
+from emovox.inference.segments import Segmentation, SegmentConfig
+from emovox.inference.streaming import Decision, Level, StreamConfig, StreamingSession
+
+__all__ = [
+    "BackendName",
+    "Decision",
+    "EmotionPredictor",
+    "Level",
+    "Prediction",
+    "Segment",
+    "SegmentConfig",
+    "Segmentation",
+    "StreamConfig",
+    "StreamUpdate",
+    "StreamingSession",
+    "resolve_model",
+]

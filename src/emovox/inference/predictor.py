@@ -1,0 +1,197 @@
+"""`EmotionPredictor`: one call from audio (a file, bytes, or an array) to an emotion, for any
+model or ensemble directory, with PyTorch or onnxruntime underneath."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import numpy as np
+from tqdm import tqdm
+
+from emovox.artifact.ensemble import EnsembleArtifact, load_any, member_directories
+from emovox.artifact.store import ArtifactError, ModelArtifact
+from emovox.audio import AudioConfig, load_audio, prepare_signal
+from emovox.errors import EmovoxError
+from emovox.inference.backends import BackendName, Member, make_member
+from emovox.inference.result import Prediction, Segment
+from emovox.inference.segments import SegmentConfig, speech_segments
+
+if TYPE_CHECKING:
+    from emovox.inference.streaming import StreamConfig, StreamingSession
+
+AudioInput = str | os.PathLike[str] | bytes | BinaryIO | np.ndarray
+BUNDLED = ("default",)
+
+
+def bundled_path(name: str) -> Path:
+    """Where a model shipped inside the package lives."""
+    path = Path(str(resources.files("emovox") / "bundled" / name))
+    if not (path / "config.json").is_file() and not (path / "ensemble.json").is_file():
+        raise ArtifactError(f"the bundled model {name!r} is not in this installation ({path})")
+    return path
+
+
+def resolve_model(name_or_path: str | os.PathLike[str]) -> Path:
+    """A bundled model's name ("default") or a model/ensemble directory."""
+    if str(name_or_path) in BUNDLED and not Path(name_or_path).exists():
+        return bundled_path(str(name_or_path))
+    return Path(name_or_path)
+
+
+class EmotionPredictor:
+    """Predicts emotions with a trained model or ensemble.
+
+    >>> predictor = EmotionPredictor.load("default")
+    >>> predictor.predict("clip.wav").label
+    """
+
+    def __init__(
+        self,
+        model: ModelArtifact | EnsembleArtifact,
+        backend: BackendName | str = BackendName.TORCH,
+        directory: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.model = model
+        self.backend = BackendName(backend)
+        if isinstance(model, EnsembleArtifact):
+            places = member_directories(directory) if directory else [None] * len(model.members)
+            self.members = [make_member(m, backend, d) for m, d in zip(model.members, places, strict=True)]
+        else:
+            self.members = [make_member(model, backend, directory)]
+
+    @classmethod
+    def load(
+        cls, name_or_path: str | os.PathLike[str] = "default", backend: BackendName | str = "torch"
+    ) -> EmotionPredictor:
+        directory = resolve_model(name_or_path)
+        return cls(load_any(directory), backend, directory)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.model.labels
+
+    @property
+    def audio(self) -> AudioConfig:
+        return self.model.audio
+
+    @property
+    def streams_frames(self) -> bool:
+        """True when every member is a streaming LSTM: streams carry state frame by frame."""
+        return all(m.steps for m in self.members)
+
+    def describe(self) -> dict[str, Any]:
+        """The loaded model's name, features, labels and card metrics (for `GET /v1/models`)."""
+        members: list[Member] = self.members
+        first = members[0].artifact
+        card = first.metadata.get("cross_validation") if len(members) == 1 else self.model.metadata
+        return {
+            "model": "ensemble" if len(members) > 1 else first.model_name,
+            "members": [{"model": m.artifact.model_name, "features": m.extractor.name} for m in members],
+            "labels": list(self.labels),
+            "backend": str(self.backend),
+            "sample_rate": self.audio.sample_rate,
+            "streaming": "frames" if self.streams_frames else "windows",
+            "metrics": card or {},
+            "training": {k: first.metadata.get(k) for k in ("corpora", "seed", "selection")},
+        }
+
+    # -- clips ------------------------------------------------------------------------------
+
+    def signal(self, source: AudioInput, sample_rate: int | None = None, config: AudioConfig | None = None):
+        """The prepared signal (mono, model rate, peak-normalised) of any accepted input."""
+        config = config or self.audio
+        if isinstance(source, np.ndarray):
+            return prepare_signal(source, sample_rate or config.sample_rate, config)
+        return load_audio(source, config)
+
+    def probabilities(self, signal: np.ndarray) -> np.ndarray:
+        """Mean probabilities of the members for a prepared signal; each feature set computed once."""
+        features: dict[str, np.ndarray] = {}
+        out = []
+        for member in self.members:
+            name = member.extractor.name
+            if name not in features:
+                features[name] = member.extractor(signal)
+            out.append(member.backend.clip(features[name]))
+        return np.mean(out, axis=0)
+
+    def predict(self, source: AudioInput, sample_rate: int | None = None) -> Prediction:
+        """One clip: a path, encoded bytes, a binary stream, or samples (at `sample_rate`, by
+        default the model's)."""
+        return Prediction.from_probabilities(
+            self.probabilities(self.signal(source, sample_rate)), self.labels
+        )
+
+    def predict_many(
+        self,
+        sources: Sequence[AudioInput],
+        jobs: int | None = None,
+        progress: bool = True,
+        errors: str = "raise",
+    ) -> list[Prediction | EmovoxError]:
+        """Several clips on `jobs` threads (default: all cores) with a progress bar.
+
+        `errors="return"` puts the error in a bad clip's place instead of raising it.
+        """
+        if errors not in ("raise", "return"):
+            raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
+
+        def one(source: AudioInput) -> Prediction | EmovoxError:
+            try:
+                return self.predict(source)
+            except EmovoxError as exc:
+                if errors == "raise":
+                    raise
+                return exc
+
+        workers = max(1, min(jobs or os.cpu_count() or 1, len(sources)))
+        bar = tqdm(total=len(sources), desc="predict", unit="clip", disable=not progress)
+        with ThreadPoolExecutor(workers) as pool:
+            results = []
+            for result in pool.map(one, sources):
+                results.append(result)
+                bar.update()
+        bar.close()
+        return results
+
+    # -- long recordings --------------------------------------------------------------------
+
+    def timeline(
+        self,
+        source: AudioInput,
+        sample_rate: int | None = None,
+        segments: SegmentConfig | None = None,
+        max_seconds: float | None = 4 * 3600.0,
+        on_segment: Callable[[Segment], None] | None = None,
+    ) -> list[Segment]:
+        """Per-segment predictions over a long recording (speech between pauses by default)."""
+        config = AudioConfig(**{**self.audio.to_dict(), "max_seconds": max_seconds, "peak_normalise": False})
+        signal = self.signal(source, sample_rate, config)
+        rate = config.sample_rate
+        out = []
+        for start, end in speech_segments(signal, rate, segments or SegmentConfig()):
+            piece = signal[int(start * rate) : int(end * rate)]
+            try:
+                prepared = prepare_signal(piece, rate, self.audio)
+            except EmovoxError:  # a stretch too short or all zeros: nothing to judge
+                continue
+            segment = Segment(
+                start, end, Prediction.from_probabilities(self.probabilities(prepared), self.labels)
+            )
+            out.append(segment)
+            if on_segment:
+                on_segment(segment)
+        return out
+
+    # -- streams ----------------------------------------------------------------------------
+
+    def stream(self, config: StreamConfig | None = None, **options: Any) -> StreamingSession:
+        """A live session: push PCM chunks, get updates (see `StreamingSession`)."""
+        from emovox.inference.streaming import StreamConfig, StreamingSession
+
+        return StreamingSession(self, config or StreamConfig(**options))

@@ -1,0 +1,73 @@
+"""What a prediction returns: one clip's, one segment's of a long recording, one stream update."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The most likely emotion and every class's probability, in label order.
+
+    `to_dict()` is the JSON contract `{"class", "label", "confidence", "labels"}` (the seed's
+    `{"class", "confidence"}` is a subset); `prediction["class"]` reads it too.
+    """
+
+    class_index: int
+    confidence: tuple[float, ...]
+    labels: tuple[str, ...]
+
+    @classmethod
+    def from_probabilities(cls, probabilities: np.ndarray, labels: tuple[str, ...]) -> Prediction:
+        p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+        return cls(int(p.argmax()), tuple(float(v) for v in p), tuple(labels))
+
+    @property
+    def label(self) -> str:
+        return self.labels[self.class_index]
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        return np.asarray(self.confidence)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"class": self.class_index, "label": self.label, "confidence": list(self.confidence),
+                "labels": list(self.labels)}  # fmt: skip
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One stretch of a long recording and its prediction; times in seconds from the start."""
+
+    start: float
+    end: float
+    prediction: Prediction
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": round(self.start, 3), "end": round(self.end, 3), **self.prediction.to_dict()}
+
+
+@dataclass(frozen=True)
+class StreamUpdate:
+    """Emitted while streaming: the latest probabilities (of the last frame, or of the last
+    window for clip-level models) at `t` seconds of audio, and the running utterance decision."""
+
+    t: float
+    current: Prediction
+    utterance: Prediction
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "t": round(self.t, 3),
+            "class": self.current.class_index,
+            "label": self.current.label,
+            "confidence": list(self.current.confidence),
+            "utterance": {"class": self.utterance.class_index, "label": self.utterance.label,
+                          "confidence": list(self.utterance.confidence)},
+        }  # fmt: skip

@@ -1,0 +1,82 @@
+"""Cutting a long recording into the stretches a clip-level model can judge: speech found by
+frame energy (pauses end a segment), long speech cut into windows, or fixed windows only."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from emovox.audio.framing import frame_signal
+from emovox.errors import ConfigError, choice
+
+
+class Segmentation(StrEnum):
+    SILENCE = "silence"  # speech between pauses, long stretches cut into windows
+    WINDOWS = "windows"  # fixed windows over everything
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """Energy-based speech detection on 25 ms / 10 ms frames.
+
+    A frame is speech when its energy is within `top_db` of the recording's loudest frames (the
+    95th percentile, so a click does not set the scale); pauses shorter than `min_pause` do not
+    split, speech shorter than `min_speech` is dropped, and speech longer than `max_segment` is
+    cut into equal windows of at most that length.
+    """
+
+    mode: Segmentation = Segmentation.SILENCE
+    top_db: float = 35.0
+    min_pause: float = 0.3
+    min_speech: float = 0.3
+    max_segment: float = 4.0
+    window: float = 3.0  # windows mode
+    hop: float = 3.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mode", choice(Segmentation, self.mode, "segmentation mode"))
+        if self.top_db <= 0 or self.min_pause < 0 or self.min_speech < 0:
+            raise ConfigError("top_db must be > 0 and min_pause, min_speech >= 0")
+        if self.max_segment <= 0.1 or self.window <= 0.1 or self.hop <= 0:
+            raise ConfigError("max_segment and window must be > 0.1 s and hop > 0")
+
+
+def windows(start: float, end: float, length: float, hop: float) -> list[tuple[float, float]]:
+    """Windows of `length` every `hop` over [start, end); the last one ends at `end`."""
+    if end - start <= length:
+        return [(start, end)]
+    out = [(float(t), float(t) + length) for t in np.arange(start, end - length + 1e-9, hop)]
+    if out[-1][1] < end - 1e-9:  # cover the tail with one more full-length window
+        out.append((end - length, end))
+    return out
+
+
+def speech_segments(signal: np.ndarray, sample_rate: int, config: SegmentConfig) -> list[tuple[float, float]]:
+    """(start, end) seconds of the stretches to classify, in order."""
+    duration = len(signal) / sample_rate
+    if config.mode is Segmentation.WINDOWS:
+        return windows(0.0, duration, config.window, config.hop)
+    frame, hop = int(0.025 * sample_rate), int(0.010 * sample_rate)
+    frames = frame_signal(signal, frame, hop)
+    if len(frames) == 0:
+        return [(0.0, duration)]
+    energy = 10 * np.log10(np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frame + 1e-12)
+    speech = energy >= np.percentile(energy, 95) - config.top_db
+    segments: list[list[float]] = []
+    for index in np.flatnonzero(speech):
+        start, end = index * hop / sample_rate, (index * hop + frame) / sample_rate
+        if segments and start - segments[-1][1] < config.min_pause:
+            segments[-1][1] = end
+        else:
+            segments.append([start, end])
+    out: list[tuple[float, float]] = []
+    for start, end in segments:
+        if end - start < config.min_speech:
+            continue
+        pieces = int(np.ceil((end - start) / config.max_segment))
+        edges = np.linspace(start, end, pieces + 1)
+        out += [(float(a), float(b)) for a, b in itertools.pairwise(edges)]
+    return out

@@ -1,0 +1,244 @@
+"""Live prediction from PCM chunks of any size.
+
+The streaming LSTM (the seed's frame-by-frame inference) carries its hidden state from frame
+to frame: each chunk's new 10 ms frames go through the network in one call with the state
+carried, which gives exactly what one frame at a time gives. Other models (and ensembles)
+stream by sliding windows: every `emit_every_ms` they judge the last `window_seconds`.
+
+The utterance decision is "last" (the LSTM's state after the latest frame; for window models,
+the whole utterance heard so far) or "mean" (the mean of every frame's, or every window's,
+probabilities). Pushing a whole clip in any chunk sizes and asking `result()` in "last" mode
+gives the offline prediction of that clip (tested), when the clip is already at its level:
+a stream cannot know its peak in advance, so `level="running_peak"` (for live microphones)
+scales by the loudest sample so far instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import numpy as np
+import soxr
+
+from emovox.audio import prepare_signal
+from emovox.errors import AudioError, ConfigError, EmovoxError
+from emovox.features import FrameMfcc, StreamingMfcc
+from emovox.inference.result import Prediction, StreamUpdate
+
+if TYPE_CHECKING:
+    from emovox.inference.predictor import EmotionPredictor
+
+
+class Decision(StrEnum):
+    LAST = "last"
+    MEAN = "mean"
+
+
+class Level(StrEnum):
+    AS_IS = "as_is"  # samples used as they come (offline-equal for clips at their level)
+    RUNNING_PEAK = "running_peak"  # divided by the loudest sample so far (live microphones)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    sample_rate: int = 16_000  # of the pushed chunks; resampled to the model's rate
+    emit_every_ms: float = 100.0
+    decision: Decision = Decision.LAST
+    level: Level = Level.AS_IS
+    window_seconds: float = 2.0  # window models only
+    max_utterance_seconds: float = 600.0  # audio kept for the utterance decision of window models
+
+    def __post_init__(self) -> None:
+        for name, enum in (("decision", Decision), ("level", Level)):
+            try:
+                object.__setattr__(self, name, enum(getattr(self, name)))
+            except ValueError:
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(enum)}, got {getattr(self, name)!r}"
+                ) from None
+        if not 8_000 <= self.sample_rate <= 192_000:
+            raise ConfigError(f"sample_rate must be in [8000, 192000] Hz, got {self.sample_rate}")
+        if not 10 <= self.emit_every_ms <= 60_000:
+            raise ConfigError(f"emit_every_ms must be in [10, 60000], got {self.emit_every_ms}")
+        if not 0.1 <= self.window_seconds <= 60:
+            raise ConfigError(f"window_seconds must be in [0.1, 60], got {self.window_seconds}")
+        if self.max_utterance_seconds < self.window_seconds:
+            raise ConfigError("max_utterance_seconds must be >= window_seconds")
+
+
+def as_float_pcm(chunk: np.ndarray) -> np.ndarray:
+    """Mono float32 samples from float or int16 PCM (int16 scaled to [-1, 1))."""
+    x = np.asarray(chunk)
+    if x.ndim != 1:
+        raise AudioError(f"a PCM chunk must be 1-D mono samples, got shape {x.shape}")
+    if x.dtype == np.int16:
+        return x.astype(np.float32) / np.float32(32768.0)
+    if x.dtype not in (np.float32, np.float64):
+        raise AudioError(f"PCM chunks must be float32 or int16, got {x.dtype}")
+    x = x.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(x)):
+        raise AudioError("PCM chunk contains NaN or infinite samples")
+    return x
+
+
+class StreamingSession:
+    """Push chunks, receive `StreamUpdate`s; `result()` is the utterance decision so far."""
+
+    def __init__(self, predictor: EmotionPredictor, config: StreamConfig | None = None) -> None:
+        self.predictor = predictor
+        self.config = config or StreamConfig()
+        self.rate = predictor.audio.sample_rate
+        self.frames_mode = predictor.streams_frames
+        if self.frames_mode:
+            extractors = {m.extractor.name for m in predictor.members}
+            mfcc = predictor.members[0].extractor
+            if len(extractors) != 1 or not isinstance(mfcc, FrameMfcc):
+                raise ConfigError("frame-by-frame streaming needs members on the same frame features")
+            self._mfcc_extractor = mfcc
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: a new utterance starts."""
+        cfg = self.config
+        self._resampler = (
+            soxr.ResampleStream(cfg.sample_rate, self.rate, 1, dtype="float32", quality="HQ")
+            if cfg.sample_rate != self.rate
+            else None
+        )
+        self._peak = 0.0
+        self.samples = 0  # at the model's rate, after resampling
+        self._sum = np.zeros(len(self.predictor.labels))
+        self._count = 0
+        self._last: np.ndarray | None = None
+        if self.frames_mode:
+            self._mfcc = StreamingMfcc(self._mfcc_extractor)
+            self._states = [m.backend.initial_state() for m in self.predictor.members]
+            self._period = 0  # emit periods completed
+            hop = self._mfcc_extractor.config.hop_length
+            self._emit_every = max(1, round(cfg.emit_every_ms * self.rate / 1000 / hop))  # in frames
+        else:
+            self._chunks: list[np.ndarray] = []
+            self._kept = 0  # samples in self._chunks
+            self._emit_every = max(1, round(cfg.emit_every_ms * self.rate / 1000))  # in samples
+
+    # -- input ----------------------------------------------------------------------------
+
+    def push(self, chunk: np.ndarray) -> list[StreamUpdate]:
+        """Add PCM samples (float32 or int16, mono, at `config.sample_rate`); return the
+        updates they completed (none, one, or several for a long chunk)."""
+        x = as_float_pcm(chunk)
+        if self._resampler is not None:
+            x = self._resampler.resample_chunk(x)
+        return self._consume(x)
+
+    def finish(self) -> Prediction | None:
+        """End of input: flush the resampler and return the utterance decision."""
+        if self._resampler is not None:
+            self._consume(self._resampler.resample_chunk(np.empty(0, dtype=np.float32), last=True))
+            self._resampler = None
+        return self.result()
+
+    def _consume(self, x: np.ndarray) -> list[StreamUpdate]:
+        if len(x) == 0:
+            return []
+        if self.config.level is Level.RUNNING_PEAK:
+            self._peak = max(self._peak, float(np.max(np.abs(x))))
+            x = x * np.float32(1.0 / max(self._peak, 1e-4))
+        start = self.samples
+        self.samples += len(x)
+        return self._frames_push(x) if self.frames_mode else self._windows_push(x, start)
+
+    # -- the streaming LSTM: frame by frame ---------------------------------------------------
+
+    def _frames_push(self, x: np.ndarray) -> list[StreamUpdate]:
+        frames, numbers = self._mfcc.push_indexed(x)
+        if len(frames) == 0:
+            return []
+        per_member = []
+        for i, member in enumerate(self.predictor.members):
+            probabilities, self._states[i] = member.backend.frames(frames, self._states[i])
+            per_member.append(probabilities)
+        probabilities = np.mean(per_member, axis=0)  # (k, classes)
+        cumulative = self._sum + np.cumsum(probabilities, axis=0, dtype=np.float64)
+        counts = self._count + np.arange(1, len(frames) + 1)
+        # an update at the first frame at or after each emit boundary (silent frames have none)
+        periods = (numbers + 1) // self._emit_every
+        emit = np.flatnonzero(periods > np.concatenate([[self._period], periods[:-1]]))
+        self._sum, self._count, self._last, self._period = (
+            cumulative[-1],
+            counts[-1],
+            probabilities[-1],
+            periods[-1],
+        )
+        cfg = self._mfcc_extractor.config
+        updates = []
+        for k in emit:
+            utterance = (
+                probabilities[k] if self.config.decision is Decision.LAST else cumulative[k] / counts[k]
+            )
+            t = (numbers[k] * cfg.hop_length + cfg.frame_length) / self.rate
+            updates.append(self._update(t, probabilities[k], utterance))
+        return updates
+
+    # -- other models: sliding windows --------------------------------------------------------
+
+    def _audio(self) -> np.ndarray:
+        if len(self._chunks) > 1:
+            self._chunks = [np.concatenate(self._chunks)]
+        return self._chunks[0] if self._chunks else np.empty(0, dtype=np.float32)
+
+    def _windows_push(self, x: np.ndarray, start: int) -> list[StreamUpdate]:
+        self._chunks.append(x)
+        self._kept += len(x)
+        limit = int(self.config.max_utterance_seconds * self.rate)
+        updates = []
+        boundaries = range(
+            (start // self._emit_every + 1) * self._emit_every, self.samples + 1, self._emit_every
+        )
+        if boundaries:
+            audio = self._audio()
+            offset = self.samples - len(audio)  # stream position of audio[0]
+            window = int(self.config.window_seconds * self.rate)
+            for end in boundaries:
+                piece = audio[max(0, end - window - offset) : end - offset]
+                probabilities = self._judge(piece)
+                if probabilities is None:
+                    continue
+                self._sum += probabilities
+                self._count += 1
+                self._last = probabilities
+                mean = self._sum / self._count
+                utterance = probabilities if self.config.decision is Decision.LAST else mean
+                updates.append(self._update(end / self.rate, probabilities, utterance))
+        if self._kept > limit:  # keep the latest max_utterance_seconds only
+            audio = self._audio()[-limit:]
+            self._chunks, self._kept = [audio], len(audio)
+        return updates
+
+    def _judge(self, piece: np.ndarray) -> np.ndarray | None:
+        """Probabilities of a stretch of stream audio, or None where there is nothing to judge."""
+        try:
+            return self.predictor.probabilities(prepare_signal(piece, self.rate, self.predictor.audio))
+        except EmovoxError:  # shorter than a frame, or digital silence
+            return None
+
+    # -- output ---------------------------------------------------------------------------
+
+    def _update(self, t: float, current: np.ndarray, utterance: np.ndarray) -> StreamUpdate:
+        labels = self.predictor.labels
+        return StreamUpdate(t, Prediction.from_probabilities(current, labels),
+                            Prediction.from_probabilities(utterance, labels))  # fmt: skip
+
+    def result(self) -> Prediction | None:
+        """The utterance decision so far, or None before anything could be judged."""
+        if self.config.decision is Decision.MEAN:
+            probabilities = self._sum / self._count if self._count else None
+        elif self.frames_mode:
+            probabilities = self._last
+        else:
+            probabilities = self._judge(self._audio())
+        if probabilities is None:
+            return None
+        return Prediction.from_probabilities(probabilities, self.predictor.labels)

@@ -1,0 +1,21 @@
+"""The HTTP/WebSocket service and the web page it serves."""
+
+from emovox.service.app import WS_PROTOCOL, ServiceLimits, create_app
+
+__all__ = ["WS_PROTOCOL", "ServiceLimits", "create_app", "serve"]
+
+
+def serve(
+    model: str = "default",
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    backend: str = "torch",
+    limits: ServiceLimits | None = None,
+) -> None:
+    """Load the model and serve until interrupted (uvicorn)."""
+    import uvicorn
+
+    from emovox.inference import EmotionPredictor
+
+    app = create_app(EmotionPredictor.load(model, backend=backend), limits)
+    uvicorn.run(app, host=host, port=port, log_level="info", ws_max_size=16 * 1024 * 1024)

@@ -1,0 +1,249 @@
+"""The predictor, long-recording timelines, streaming sessions and exported graphs, on small
+models trained on real RAVDESS clips (see conftest.trained_models)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+import torch
+from test_artifact import make_artifact
+
+from emovox.artifact.export import export_model, onnx_bytes
+from emovox.audio import load_audio
+from emovox.cli import main
+from emovox.errors import AudioError, AudioTooLongError, ConfigError
+from emovox.inference import EmotionPredictor, SegmentConfig, StreamConfig
+from emovox.inference.backends import OnnxBackend, TorchBackend
+from emovox.inference.segments import speech_segments, windows
+
+MODELS = ["lstm_stream", "mlp", "ensemble"]
+
+
+@pytest.fixture(scope="module")
+def predictors(trained_models) -> dict[str, EmotionPredictor]:
+    return {name: EmotionPredictor.load(trained_models[name]) for name in MODELS}
+
+
+def test_predict_returns_the_json_contract(predictors, ravdess_clip) -> None:
+    for predictor in predictors.values():
+        result = predictor.predict(ravdess_clip)
+        body = result.to_dict()
+        assert set(body) == {"class", "label", "confidence", "labels"}
+        assert body["labels"] == list(predictor.labels) and len(body["labels"]) == 8
+        assert body["label"] == body["labels"][body["class"]] == result.label == result["label"]
+        assert abs(sum(body["confidence"]) - 1) < 1e-5
+        assert body["class"] == int(np.argmax(body["confidence"]))
+        json.dumps(body)  # plain JSON types only
+
+
+def test_arrays_bytes_and_paths_agree(predictors, ravdess_clip) -> None:
+    predictor = predictors["mlp"]
+    expected = predictor.predict(ravdess_clip).probabilities
+    samples, rate = sf.read(ravdess_clip, dtype="float32")
+    np.testing.assert_allclose(predictor.predict(samples, rate).probabilities, expected, atol=1e-6)
+    with open(ravdess_clip, "rb") as f:
+        np.testing.assert_allclose(predictor.predict(f.read()).probabilities, expected, atol=1e-6)
+    upsampled = soxr.resample(samples, 16_000, 48_000)  # another dtype at another rate: close, not equal
+    resampled = predictor.predict((upsampled * 32767).astype(np.int16), 48_000).probabilities
+    assert np.abs(resampled - expected).max() < 0.15  # the 7.5-8 kHz band is lost on the way
+
+
+def test_bad_input_is_a_typed_error(predictors, tmp_path) -> None:
+    predictor = predictors["mlp"]
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "text.wav").write_text("not audio")
+    for path in ("empty.wav", "text.wav", "missing.wav"):
+        with pytest.raises(AudioError):
+            predictor.predict(tmp_path / path)
+    with pytest.raises(AudioError, match="silence"):
+        predictor.predict(np.zeros(16_000, dtype=np.float32))
+    with pytest.raises(AudioTooLongError):
+        predictor.predict(np.ones(16_000 * 601, dtype=np.float32) * 0.1)
+    results = predictor.predict_many([tmp_path / "text.wav"], errors="return", progress=False)
+    assert isinstance(results[0], AudioError)
+
+
+def test_predict_many_matches_predict(predictors, ravdess) -> None:
+    paths = [u.path for u in ravdess[:6]]
+    predictor = predictors["ensemble"]
+    many = predictor.predict_many(paths, jobs=2, progress=False)
+    for path, result in zip(paths, many, strict=True):
+        np.testing.assert_allclose(result.probabilities, predictor.predict(path).probabilities, atol=1e-6)
+
+
+def test_timeline_finds_the_clips_of_a_long_recording(predictors, ravdess) -> None:
+    clips = [load_audio(u.path) for u in ravdess[:3]]
+    pause = np.zeros(16_000, dtype=np.float32)  # one second of silence between clips
+    recording = np.concatenate([clips[0], pause, clips[1], pause, clips[2]])
+    segments = predictors["mlp"].timeline(recording, 16_000)
+    assert len(segments) >= 3
+    for a, b in itertools.pairwise(segments):
+        assert a.start < a.end <= b.start
+    boundary = (len(clips[0]) + len(pause)) / 16_000
+    assert not any(s.start < boundary - 0.9 < s.end - 0.01 and s.end > boundary for s in segments)
+    assert set(segments[0].to_dict()) == {"start", "end", "class", "label", "confidence", "labels"}
+    fixed = predictors["mlp"].timeline(recording, 16_000, SegmentConfig(mode="windows", window=2, hop=2))
+    assert fixed[0].start == 0 and abs(fixed[-1].end - len(recording) / 16_000) < 1e-6
+
+
+def test_windows_and_speech_segments_edge_cases() -> None:
+    assert windows(0, 1, 3, 3) == [(0, 1)]
+    assert windows(0, 7, 3, 3) == [(0, 3), (3, 6), (4, 7)]
+    assert speech_segments(np.zeros(100, dtype=np.float32), 16_000, SegmentConfig()) == [(0.0, 100 / 16_000)]
+    with pytest.raises(ConfigError):
+        SegmentConfig(mode="random")
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_streaming_in_random_chunks_equals_offline(trained_models, ravdess_clip, name, backend) -> None:
+    predictor = EmotionPredictor.load(trained_models[name], backend=backend)
+    signal = load_audio(ravdess_clip)  # already at its peak level, so the stream sees the same samples
+    offline = predictor.predict(signal).probabilities
+    rng = np.random.default_rng(7)
+    session = predictor.stream(emit_every_ms=100)
+    updates, position = [], 0
+    while position < len(signal):
+        size = int(rng.integers(1, 3000))
+        updates += session.push(signal[position : position + size])
+        position += size
+    np.testing.assert_allclose(session.finish().probabilities, offline, atol=1e-5)
+    assert len(updates) == pytest.approx(len(signal) / 1600, abs=3)  # ~ one per 100 ms
+    times = [u.t for u in updates]
+    assert times == sorted(times) and times[-1] <= len(signal) / 16_000 + 1e-9
+    session.reset()
+    assert session.result() is None
+
+
+def test_lstm_stream_updates_are_the_frame_by_frame_outputs(predictors, ravdess_clip) -> None:
+    predictor = predictors["lstm_stream"]
+    signal = load_audio(ravdess_clip)
+    session = predictor.stream(emit_every_ms=10, decision="mean")
+    updates = session.push(signal)
+    member = predictor.members[0]
+    frames = member.extractor(signal)
+    assert len(updates) == len(frames)  # one update per 10 ms frame
+    one_by_one, state = [], member.backend.initial_state()
+    for frame in frames[:50]:
+        probabilities, state = member.backend.frames(frame[None], state)
+        one_by_one.append(probabilities[0])
+    np.testing.assert_allclose([u.current.probabilities for u in updates[:50]], one_by_one, atol=1e-5)
+    np.testing.assert_allclose(updates[49].utterance.probabilities, np.mean(one_by_one, axis=0), atol=1e-5)
+
+
+def test_stream_accepts_int16_and_other_rates(predictors, ravdess_clip) -> None:
+    predictor = predictors["lstm_stream"]
+    signal = load_audio(ravdess_clip)
+    offline = predictor.predict(signal).probabilities
+    int16 = (signal * 32767).astype(np.int16)
+    session = predictor.stream()
+    for chunk in np.array_split(int16, 37):
+        session.push(chunk)
+    assert np.abs(session.finish().probabilities - offline).max() < 0.02
+    samples, rate = sf.read(ravdess_clip, dtype="float32")
+    upsampled = soxr.resample(samples, rate, 48_000)
+    session = predictor.stream(sample_rate=48_000, level="running_peak")
+    updates = []
+    for chunk in np.array_split(upsampled, 50):
+        updates += session.push(chunk)
+    assert session.finish() is not None and len(updates) > 20
+    with pytest.raises(AudioError):
+        session.push(np.zeros((10, 2), dtype=np.float32))
+    with pytest.raises(AudioError):
+        session.push(np.zeros(10, dtype=np.int32))
+    with pytest.raises(ConfigError):
+        StreamConfig(decision="median")
+    with pytest.raises(ConfigError):
+        StreamConfig(emit_every_ms=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "features", "params"),
+    [
+        ("lstm_stream", "mfcc", {"hidden_size": 16}),
+        ("lstm_feat", "utterance110", {"hidden_sizes": [8, 8], "dense": 8}),
+        ("cnn_lstm", "utterance110", {"channels": 8, "hidden_size": 8, "dense": 8}),
+        ("cnn", "enhanced392", {"channels": [8, 8, 8, 8], "dense": [16, 16, 16]}),
+        ("msse_bilstm", "enhanced392", {"channels": 4, "lstm_sizes": [8, 8], "dense": [8, 8]}),
+        ("mlp", "enhanced392", {"hidden": [32]}),
+        ("crnn", "logmel", {"channels": [4, 8, 8], "rnn_size": 8}),
+    ],
+)
+def test_onnx_export_matches_pytorch(name, features, params) -> None:
+    artifact = make_artifact(name, features, params)
+    torch_backend = TorchBackend(artifact)
+    onnx_backend = OnnxBackend(artifact)
+    rng = np.random.default_rng(3)
+    for frames in (120, 357):
+        dim = artifact.extractor.dim
+        shape = (frames, dim) if artifact.extractor.level.value == "frame" else (dim,)
+        x = rng.standard_normal(shape).astype(np.float32)
+        np.testing.assert_allclose(onnx_backend.clip(x), torch_backend.clip(x), atol=1e-4)
+
+
+def test_onnx_step_graph_carries_state(trained_models) -> None:
+    import onnx
+
+    predictor = EmotionPredictor.load(trained_models["lstm_stream"])
+    artifact = predictor.members[0].artifact
+    graph = onnx.load_from_string(onnx_bytes(artifact))
+    assert [i.name for i in graph.graph.input] == ["frames", "h0", "c0"]
+    assert [o.name for o in graph.graph.output] == ["probabilities", "hn", "cn"]
+    frames = np.random.default_rng(0).standard_normal((30, 13)).astype(np.float32)
+    torch_backend, onnx_backend = TorchBackend(artifact), OnnxBackend(artifact)
+    state_t, state_o = torch_backend.initial_state(), onnx_backend.initial_state()
+    for frame in frames:  # one 10 ms step at a time, state in and out
+        p_t, state_t = torch_backend.frames(frame[None], state_t)
+        p_o, state_o = onnx_backend.frames(frame[None], state_o)
+        np.testing.assert_allclose(p_o, p_t, atol=1e-4)
+    np.testing.assert_allclose(state_o[0], state_t[0], atol=1e-4)
+
+
+def test_export_command_writes_loadable_graphs(trained_models, tmp_path, ravdess_clip, capsys) -> None:
+    import onnxruntime
+
+    model = trained_models["mlp"]
+    assert main(["export", str(model), "--format", "onnx", "--out", str(tmp_path / "m.onnx")]) == 0
+    assert main(["export", str(model), "--format", "torchscript", "--out", str(tmp_path / "m.pt")]) == 0
+    predictor = EmotionPredictor.load(model)
+    features = predictor.members[0].extractor(load_audio(ravdess_clip))[None]
+    expected = predictor.predict(ravdess_clip).probabilities
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(None, {"features": features})[0][0], expected, atol=1e-4)
+    scripted = torch.jit.load(str(tmp_path / "m.pt"))  # deprecated upstream, still what many users load
+    with torch.no_grad():
+        np.testing.assert_allclose(scripted(torch.from_numpy(features))[0].numpy(), expected, atol=1e-4)
+    assert main(["export", str(trained_models["ensemble"])]) == 0  # members in place
+    assert "model.onnx" in capsys.readouterr().out
+
+
+def test_export_model_refuses_classical_models(tmp_path) -> None:
+    from emovox.artifact import ArtifactError
+    from emovox.models.classical import LogisticModel
+
+    artifact = make_artifact()
+    artifact.model = LogisticModel(np.zeros((3, 110)), np.zeros(3))
+    with pytest.raises(ArtifactError, match="classical"):
+        export_model(artifact, "onnx", tmp_path / "x.onnx")
+
+
+def test_predict_command_table_and_json(trained_models, ravdess, tmp_path, capsys) -> None:
+    paths = [u.path for u in ravdess[:3]]
+    model = str(trained_models["mlp"])
+    assert main(["predict", "--model", model, "--json", *paths]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["path"] for line in lines] == paths
+    assert all({"path", "class", "label", "confidence", "labels"} == set(line) for line in lines)
+    assert main(["predict", "--model", model, "--quiet", "--backend", "onnx", *paths]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 3 and all("%" in row for row in table)
+    (tmp_path / "bad.wav").write_text("no")
+    assert main(["predict", "--model", model, "--json", str(tmp_path / "bad.wav")]) == 1
+    assert "error" in json.loads(capsys.readouterr().out)
+    assert main(["predict", "--model", model, "--timeline", "--json", paths[0]]) == 0
+    assert json.loads(capsys.readouterr().out)["segments"]
