@@ -121,19 +121,26 @@ def test_streaming_in_random_chunks_equals_offline(trained_models, ravdess_clip,
 
 
 def test_lstm_stream_updates_are_the_frame_by_frame_outputs(predictors, ravdess_clip) -> None:
+    from emovox.audio.framing import frame_signal, nonsilent_mask
+
     predictor = predictors["lstm_stream"]
     signal = load_audio(ravdess_clip)
+    signal[:4000] = 0  # digital silence first: no state yet, so no updates for it
     session = predictor.stream(emit_every_ms=10, decision="mean")
     updates = session.push(signal)
     member = predictor.members[0]
-    frames = member.extractor(signal)
-    assert len(updates) == len(frames)  # one update per 10 ms frame
+    kept = np.flatnonzero(nonsilent_mask(frame_signal(signal, 400, 160)))
     one_by_one, state = [], member.backend.initial_state()
-    for frame in frames[:50]:
+    for frame in member.extractor(signal):  # the seed's loop: one frame, one step, state carried
         probabilities, state = member.backend.frames(frame[None], state)
         one_by_one.append(probabilities[0])
-    np.testing.assert_allclose([u.current.probabilities for u in updates[:50]], one_by_one, atol=1e-5)
-    np.testing.assert_allclose(updates[49].utterance.probabilities, np.mean(one_by_one, axis=0), atol=1e-5)
+    total = len(frame_signal(signal, 400, 160))
+    assert len(updates) == total - kept[0]  # one update per 10 ms frame once there is sound
+    assert updates[0].t == pytest.approx((kept[0] * 160 + 400) / 16_000)
+    for update, index in zip(updates, range(kept[0], total), strict=True):
+        latest = int(np.searchsorted(kept, index, side="right")) - 1  # silent frames repeat the last
+        np.testing.assert_allclose(update.current.probabilities, one_by_one[latest], atol=1e-5)
+    np.testing.assert_allclose(updates[-1].utterance.probabilities, np.mean(one_by_one, axis=0), atol=1e-5)
 
 
 def test_stream_accepts_int16_and_other_rates(predictors, ravdess_clip) -> None:

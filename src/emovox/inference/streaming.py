@@ -154,32 +154,33 @@ class StreamingSession:
 
     def _frames_push(self, x: np.ndarray) -> list[StreamUpdate]:
         frames, numbers = self._mfcc.push_indexed(x)
-        if len(frames) == 0:
-            return []
-        per_member = []
-        for i, member in enumerate(self.predictor.members):
-            probabilities, self._states[i] = member.backend.frames(frames, self._states[i])
-            per_member.append(probabilities)
-        probabilities = np.mean(per_member, axis=0)  # (k, classes)
-        cumulative = self._sum + np.cumsum(probabilities, axis=0, dtype=np.float64)
-        counts = self._count + np.arange(1, len(frames) + 1)
-        # an update at the first frame at or after each emit boundary (silent frames have none)
-        periods = (numbers + 1) // self._emit_every
-        emit = np.flatnonzero(periods > np.concatenate([[self._period], periods[:-1]]))
-        self._sum, self._count, self._last, self._period = (
-            cumulative[-1],
-            counts[-1],
-            probabilities[-1],
-            periods[-1],
-        )
+        before_sum, before_count, before_last = self._sum, self._count, self._last
+        if len(frames):
+            per_member = []
+            for i, member in enumerate(self.predictor.members):
+                probabilities, self._states[i] = member.backend.frames(frames, self._states[i])
+                per_member.append(probabilities)
+            probabilities = np.mean(per_member, axis=0)  # (k, classes)
+            cumulative = self._sum + np.cumsum(probabilities, axis=0, dtype=np.float64)
+            counts = self._count + np.arange(1, len(frames) + 1)
+            self._sum, self._count, self._last = cumulative[-1], counts[-1], probabilities[-1]
+        # one update per emit period of stream time; an all-silent stretch repeats the last state
         cfg = self._mfcc_extractor.config
         updates = []
-        for k in emit:
-            utterance = (
-                probabilities[k] if self.config.decision is Decision.LAST else cumulative[k] / counts[k]
-            )
-            t = (numbers[k] * cfg.hop_length + cfg.frame_length) / self.rate
-            updates.append(self._update(t, probabilities[k], utterance))
+        periods = self._mfcc.frames_seen // self._emit_every
+        for period in range(self._period + 1, periods + 1):
+            boundary = period * self._emit_every - 1  # the period's last frame
+            k = int(np.searchsorted(numbers, boundary, side="right")) - 1
+            if k >= 0:
+                current, total, count = probabilities[k], cumulative[k], counts[k]
+            elif before_last is not None:
+                current, total, count = before_last, before_sum, before_count
+            else:
+                continue  # nothing but silence so far
+            utterance = current if self.config.decision is Decision.LAST else total / count
+            t = (boundary * cfg.hop_length + cfg.frame_length) / self.rate
+            updates.append(self._update(t, current, utterance))
+        self._period = periods
         return updates
 
     # -- other models: sliding windows --------------------------------------------------------

@@ -11,11 +11,17 @@ def serve(
     port: int = 8000,
     backend: str = "torch",
     limits: ServiceLimits | None = None,
+    torch_threads: int = 1,
 ) -> None:
-    """Load the model and serve until interrupted (uvicorn)."""
+    """Load the model and serve until interrupted (uvicorn).
+
+    PyTorch gets one thread: the service runs many small requests side by side, where
+    intra-op threads only contend."""
+    import torch
     import uvicorn
 
     from emovox.inference import EmotionPredictor
 
+    torch.set_num_threads(torch_threads)
     app = create_app(EmotionPredictor.load(model, backend=backend), limits)
     uvicorn.run(app, host=host, port=port, log_level="info", ws_max_size=16 * 1024 * 1024)

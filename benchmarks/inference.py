@@ -1,0 +1,262 @@
+"""Inference speed: the streaming fast path, one clip through `predict`, and the service under load.
+
+    python benchmarks/inference.py [--model DIR] [--streams 100] [--seconds 10] [--out FILE.md]
+
+1. Streaming: a 3.5 s RAVDESS clip pushed in 100 ms chunks through `StreamingSession`, CPU time
+   per 10 ms of audio (median of repeats), for the streaming LSTM with PyTorch and onnxruntime.
+2. `predict` on the same clip (decode, features, model), median wall time, for each family's
+   configured size. Speed does not depend on the weights: models without a trained directory
+   are built with random weights at their config's size.
+3. The service (`emovox serve` in its own process) on loopback: `--streams` WebSockets sending
+   100 ms chunks in real time (chunk-to-result latency; every chunk must come back as a result),
+   then `POST /v1/predict` with 3.5 s clips from concurrent clients (requests/s, latency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from emovox.artifact import ModelArtifact
+from emovox.audio import AudioConfig, load_audio
+from emovox.features import get_extractor
+from emovox.inference import EmotionPredictor
+from emovox.machine import describe_machine
+from emovox.models import NEURAL_MODELS, build_model
+from emovox.training import Standardizer
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIP = "Actor_01/03-01-05-02-01-01-01.flac"  # 4.1 s, angry
+LABELS = ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised")
+FAMILIES = ["lstm_stream", "crnn", "mlp", "cnn_lstm"]
+
+
+def random_model(family: str, out: Path) -> Path:
+    """A model directory with random weights at the size configs/FAMILY.toml trains."""
+    config = tomllib.loads((ROOT / "configs" / f"{family}.toml").read_text())
+    params = config.get("model", {}).get("params", {})
+    features = config.get("data", {}).get("features") or NEURAL_MODELS[family].feature_set
+    torch.manual_seed(0)
+    extractor = get_extractor(features)
+    scaler = Standardizer.fit(
+        np.random.default_rng(0).standard_normal((64, extractor.dim)).astype(np.float32)
+    )
+    model = build_model(family, extractor.dim, len(LABELS), params).eval()
+    artifact = ModelArtifact(
+        model, family, params, extractor, AudioConfig(), scaler, LABELS, {"random": True}
+    )
+    return artifact.save(out / family)
+
+
+def median_ms(work, repeats: int, clock=time.perf_counter) -> float:
+    work()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = clock()
+        work()
+        times.append(clock() - start)
+    return 1000 * statistics.median(times)
+
+
+def bench_streaming(model: Path, clip: Path, repeats: int) -> list[str]:
+    signal = load_audio(clip)
+    chunks = np.array_split(signal, max(1, len(signal) // 1600))
+    tens_of_ms = len(signal) / 160
+    rows = []
+    for backend in ("torch", "onnx"):
+        predictor = EmotionPredictor.load(model, backend=backend)
+
+        def run(predictor: EmotionPredictor = predictor) -> None:
+            session = predictor.stream(emit_every_ms=100)
+            for chunk in chunks:
+                session.push(chunk)
+
+        ms = median_ms(run, repeats, time.thread_time)
+        per = ms / tens_of_ms
+        rows.append(
+            f"| streaming LSTM, {backend} | {per:.4f} ms CPU per 10 ms of audio (RTF {per / 10:.4f}) |"
+        )
+    return rows
+
+
+def bench_predict(models: dict[str, Path], clip: Path, clip_seconds: float, repeats: int) -> list[str]:
+    rows = []
+    for family, directory in models.items():
+        for backend in ("torch", "onnx"):
+            predictor = EmotionPredictor.load(directory, backend=backend)
+            ms = median_ms(lambda p=predictor: p.predict(clip), repeats)
+            features = predictor.members[0].extractor.name
+            rows.append(
+                f"| predict, {family} ({features}), {backend} | {ms:.1f} ms per {clip_seconds:.1f} s clip |"
+            )
+    return rows
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+async def one_stream(url: str, pcm: bytes, seconds: float, latencies: list[float], lost: list[int]) -> None:
+    import websockets
+
+    n = int(seconds * 10)
+    chunks = [pcm[i * 3200 : (i + 1) * 3200] for i in range(n)]
+    sent: dict[int, float] = {}
+    received: set[int] = set()
+    async with websockets.connect(url, max_size=None) as ws:
+        await ws.send(json.dumps({"sample_rate": 16000, "format": "pcm_s16le", "level": "as_is"}))
+
+        async def reader() -> None:
+            async for message in ws:
+                data = json.loads(message)
+                if data.get("final"):
+                    return
+                chunk = int(np.ceil(data["t"] * 10 - 1e-6)) - 1  # the chunk whose samples completed it
+                if chunk in sent and chunk not in received:
+                    received.add(chunk)
+                    latencies.append(time.perf_counter() - sent[chunk])
+
+        task = asyncio.create_task(reader())
+        start = time.perf_counter()
+        for i in range(n):
+            await asyncio.sleep(max(0.0, start + i * 0.1 - time.perf_counter()))
+            sent[i] = time.perf_counter()
+            await ws.send(chunks[i])
+        await ws.send(json.dumps({"event": "end"}))
+        await asyncio.wait_for(task, 30)
+    lost.append(len([i for i in range(1, n) if i not in received]))  # chunk 0 completes no update
+
+
+async def post_load(url: str, body: bytes, seconds: float, clients: int) -> tuple[int, list[float], int]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                response = await client.post(url, content=body)
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - start)
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return len(latencies), latencies, errors
+
+
+def bench_service(
+    model: Path, clip: Path, clip_seconds: float, streams: int, seconds: float, clients: int
+) -> list[str]:
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "emovox", "serve", "--model", str(model), "--port", str(port),
+         "--max-streams", str(max(streams, 200))],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        import httpx
+
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        signal = load_audio(clip)
+        repeats = int(np.ceil(seconds * 16_000 / len(signal)))
+        pcm = (np.tile(signal, repeats) * 32767).astype("<i2").tobytes()  # the clip looped for `seconds`
+        latencies: list[float] = []
+        lost: list[int] = []
+
+        async def streams_run() -> None:
+            await asyncio.gather(
+                *(
+                    one_stream(f"ws://127.0.0.1:{port}/v1/stream", pcm, seconds, latencies, lost)
+                    for _ in range(streams)
+                )
+            )
+
+        asyncio.run(streams_run())
+        body = clip.read_bytes()
+        count, post_latencies, errors = asyncio.run(
+            post_load(f"http://127.0.0.1:{port}/v1/predict", body, seconds, clients)
+        )
+    finally:
+        server.terminate()
+        server.wait(10)
+    return [
+        f"| {streams} live streams, 100 ms chunks in real time for {seconds:.0f} s | chunk-to-result latency "
+        f"p50 {1000 * percentile(latencies, 50):.0f} ms, p99 {1000 * percentile(latencies, 99):.0f} ms; "
+        f"chunks without a result: {sum(lost)} of {streams * (int(seconds * 10) - 1)} |",
+        f"| POST /v1/predict, {clip_seconds:.1f} s FLAC, {clients} concurrent clients for {seconds:.0f} s | "
+        f"{count / seconds:.1f} requests/s, p50 {1000 * percentile(post_latencies, 50):.0f} ms, "
+        f"p99 {1000 * percentile(post_latencies, 99):.0f} ms, errors {errors} |",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument(
+        "--model", type=Path, default=None, help="the served model (default: bundled, or lstm_stream)"
+    )
+    parser.add_argument("--streams", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent POST clients")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--skip-service", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    clip = args.data / "ravdess" / CLIP
+    seconds = len(load_audio(clip)) / 16_000
+    torch.set_num_threads(1)  # one stream or clip per core, as the service runs them
+    with tempfile.TemporaryDirectory() as tmp:
+        models = {family: random_model(family, Path(tmp)) for family in FAMILIES}
+        served = args.model or models["lstm_stream"]
+        rows = bench_streaming(models["lstm_stream"], clip, args.repeats)
+        predicted = {**({"served": args.model} if args.model else {}), **models}
+        rows += bench_predict(predicted, clip, seconds, args.repeats)
+        if not args.skip_service:
+            rows += bench_service(served, clip, seconds, args.streams, args.seconds, args.clients)
+    lines = [
+        f"Machine: {describe_machine()}",
+        f"Served model: {args.model or 'lstm_stream at configs/lstm_stream.toml size (random weights)'}",
+        "",
+        "| what | median / result |",
+        "|---|---|",
+        *rows,
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(f"<!-- written by benchmarks/inference.py -->\n{text}\n")
+
+
+if __name__ == "__main__":
+    main()

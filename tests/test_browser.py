@@ -1,0 +1,117 @@
+"""The web page in a real browser: Debian's headless Chromium driven by Playwright, against the
+service on a loopback port. Screenshots go to build/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import uvicorn
+
+from emovox.audio import load_audio
+from emovox.inference import EmotionPredictor
+from emovox.service import create_app
+
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "build" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def chromium_or_skip() -> str:
+    if not Path(CHROMIUM).exists():
+        message = "Debian chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def server(trained_models):
+    app = create_app(EmotionPredictor.load(trained_models["lstm_stream"]))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not instance.started:
+        if time.time() > deadline:
+            raise RuntimeError("the service did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    instance.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def fake_microphone(tmp_path_factory, ravdess_clip) -> Path:
+    """The RAVDESS clip as 16-bit WAV: what Chromium's fake capture device plays in a loop."""
+    path = tmp_path_factory.mktemp("mic") / "clip.wav"
+    sf.write(path, load_audio(ravdess_clip), 16_000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(fake_microphone):
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_or_skip()
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={fake_microphone}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=executable, headless=True, args=args)
+        yield instance
+        instance.close()
+
+
+def test_upload_shows_the_emotion_and_a_bar_per_class(server, browser, ravdess_clip) -> None:
+    page = browser.new_page(viewport={"width": 1000, "height": 1100})
+    page.goto(server)
+    page.wait_for_function("document.getElementById('model-info').textContent.includes('emotions')")
+    page.check("#timeline-toggle")
+    page.set_input_files("#file-input", ravdess_clip)
+    page.wait_for_selector("#file-result:not([hidden])")
+    page.wait_for_selector("#timeline:not([hidden])")
+    labels = page.evaluate("fetch('/v1/models').then(r => r.json()).then(m => m.labels)")
+    label = page.text_content("#file-label")
+    assert label in labels
+    assert page.locator("#file-bars .bar").count() == len(labels) == 8
+    assert page.text_content("#file-emoji").strip() != ""
+    assert page.locator("#timeline-bar .segment").count() >= 1
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "upload.png"), full_page=True)
+    page.close()
+
+
+def test_live_microphone_streams_results(server, browser) -> None:
+    page = browser.new_page(viewport={"width": 1000, "height": 1100})
+    page.goto(server)
+    page.wait_for_function("document.getElementById('model-info').textContent.includes('emotions')")
+    page.click("#record-button")
+    page.wait_for_function("Number(document.body.dataset.liveUpdates || 0) >= 15", timeout=20_000)
+    assert page.text_content("#live-label").strip() != ""
+    assert page.locator("#live-bars .bar").count() == 8
+    assert page.text_content("#live-error").strip() == ""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "live.png"), full_page=True)
+    page.click("#record-button")  # stop: the server sends its final decision
+    page.wait_for_function("document.getElementById('live-status').textContent.startsWith('finished')")
+    page.close()

@@ -1,0 +1,148 @@
+"""The HTTP/WebSocket service: contracts, limits and bad input, with real RAVDESS clips."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from emovox.audio import load_audio
+from emovox.errors import ConfigError
+from emovox.inference import EmotionPredictor
+from emovox.service import ServiceLimits, create_app
+
+
+@pytest.fixture(scope="module")
+def predictor(trained_models) -> EmotionPredictor:
+    return EmotionPredictor.load(trained_models["lstm_stream"])
+
+
+@pytest.fixture()
+def client(predictor) -> TestClient:
+    limits = ServiceLimits(
+        max_upload_bytes=2_000_000, max_audio_seconds=30, max_streams=2, idle_timeout_seconds=5
+    )
+    return TestClient(create_app(predictor, limits))
+
+
+def test_predict_by_upload_and_raw_body(client, predictor, ravdess_clip) -> None:
+    data = Path(ravdess_clip).read_bytes()
+    expected = predictor.predict(ravdess_clip).to_dict()
+    for response in (
+        client.post("/v1/predict", files={"file": ("clip.flac", data, "audio/flac")}),
+        client.post("/v1/predict", content=data, headers={"content-type": "audio/flac"}),
+    ):
+        assert response.status_code == 200
+        body = response.json()
+        assert set(body) == {"class", "label", "confidence", "labels"}
+        assert body["label"] == expected["label"]
+        np.testing.assert_allclose(body["confidence"], expected["confidence"], atol=1e-6)
+
+
+def test_timeline_models_health_and_page(client, ravdess) -> None:
+    clips = [load_audio(u.path) for u in ravdess[:2]]
+    buffer = io.BytesIO()
+    sf.write(buffer, np.concatenate([clips[0], np.zeros(16_000, np.float32), clips[1]]), 16_000, format="WAV")
+    response = client.post("/v1/timeline", content=buffer.getvalue())
+    assert response.status_code == 200
+    segments = response.json()["segments"]
+    assert len(segments) >= 2 and all({"start", "end", "label", "confidence"} <= set(s) for s in segments)
+    models = client.get("/v1/models").json()
+    assert models["labels"] == response.json()["labels"] and models["streaming"] == "frames"
+    assert models["limits"]["max_streams"] == 2
+    assert client.get("/health").json() == {"status": "ok"}
+    page = client.get("/")
+    assert page.status_code == 200 and "Record" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    assert "/v1/stream" in json.dumps(client.get("/openapi.json").json())  # the WS protocol is documented
+
+
+def test_bad_uploads_get_clear_4xx(client, ravdess_clip) -> None:
+    def post(**kwargs) -> tuple[int, dict]:
+        response = client.post("/v1/predict", **kwargs)
+        return response.status_code, response.json()
+
+    status, body = post(content=b"x" * 2_000_001)
+    assert status == 413 and "limit" in body["error"] and body["status"] == 413
+    status, body = post(content=b"this is not audio at all")
+    assert status == 415 and "not readable" in body["error"]
+    status, body = post(content=b"")
+    assert status == 422
+    status, body = post(files={"other": ("a.wav", b"123", "audio/wav")})
+    assert status == 422 and "file" in body["error"]
+    long = io.BytesIO()
+    sf.write(long, np.full(16_000 * 31, 0.1, np.float32), 16_000, format="FLAC")
+    status, body = post(content=long.getvalue())
+    assert status == 413 and "cap" in body["error"]
+    silent = io.BytesIO()
+    sf.write(silent, np.zeros(16_000, np.float32), 16_000, format="WAV")
+    status, body = post(content=silent.getvalue())
+    assert status == 415 and "silence" in body["error"]
+    ok = client.post("/v1/predict", content=Path(ravdess_clip).read_bytes())  # still serving
+    assert ok.status_code == 200
+
+
+def stream_clip(client: TestClient, signal: np.ndarray, rate: int, fmt: str, chunk: int) -> list[dict]:
+    dtype = "<i2" if fmt == "pcm_s16le" else "<f4"
+    samples = (signal * 32767).astype(dtype) if fmt == "pcm_s16le" else signal.astype(dtype)
+    payload = samples.tobytes()
+    messages = []
+    with client.websocket_connect("/v1/stream") as ws:
+        ws.send_text(json.dumps({"sample_rate": rate, "format": fmt, "level": "as_is"}))
+        for start in range(0, len(payload), chunk):  # odd byte counts split samples across messages
+            ws.send_bytes(payload[start : start + chunk])
+        ws.send_text(json.dumps({"event": "end"}))
+        while True:
+            message = ws.receive_json()
+            messages.append(message)
+            if message.get("final"):
+                break
+    return messages
+
+
+def test_websocket_stream_gives_updates_and_the_offline_result(client, predictor, ravdess_clip) -> None:
+    signal = load_audio(ravdess_clip)
+    offline = predictor.predict(signal)
+    messages = stream_clip(client, signal, 16_000, "pcm_f32le", 3201)
+    *updates, final = messages
+    assert len(updates) >= 30 and all({"t", "label", "confidence"} <= set(m) for m in updates)
+    assert [m["t"] for m in updates] == sorted(m["t"] for m in updates)
+    assert final["final"] is True and final["label"] == offline.label
+    np.testing.assert_allclose(final["confidence"], offline.confidence, atol=1e-5)
+    int16 = stream_clip(client, signal, 16_000, "pcm_s16le", 1001)
+    assert int16[-1]["final"] and len(int16) > 30
+
+
+def test_websocket_refuses_bad_starts_and_excess_streams(client) -> None:
+    for start in (
+        "not json",
+        json.dumps({"sample_rate": 16_000, "format": "mp3"}),
+        json.dumps({"format": "pcm_s16le"}),
+    ):
+        with client.websocket_connect("/v1/stream") as ws:
+            ws.send_text(start)
+            assert "error" in ws.receive_json()
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+            assert closed.value.code == 1003
+    with client.websocket_connect("/v1/stream") as first, client.websocket_connect("/v1/stream") as second:
+        for ws in (first, second):
+            ws.send_text(json.dumps({"sample_rate": 16_000, "format": "pcm_s16le"}))
+        with client.websocket_connect("/v1/stream") as third:
+            with pytest.raises(WebSocketDisconnect) as closed:
+                third.receive_json()
+            assert closed.value.code == 1013
+        first.send_bytes(np.zeros(800, "<i2").tobytes())  # the others keep working
+        first.send_text(json.dumps({"event": "end"}))
+        assert first.receive_json()["final"] is True
+
+
+def test_limits_are_checked() -> None:
+    with pytest.raises(ConfigError, match="max_streams"):
+        ServiceLimits(max_streams=0)
