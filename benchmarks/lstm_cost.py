@@ -26,9 +26,11 @@ from emovox.training import SequenceAugment, SequenceData, Standardizer, TrainCo
 SETTINGS = [  # (hidden, layers, crop frames or None for whole clips)
     (256, 2, None),
     (256, 2, 200),
+    (256, 2, 140),
+    (256, 2, 100),
     (128, 2, 200),
+    (128, 2, 140),
     (128, 2, 100),
-    (64, 2, 200),
 ]
 
 
@@ -57,7 +59,7 @@ def main() -> None:
         start = time.perf_counter()
         Trainer(TrainConfig(epochs=1), progress=False).fit(model, train, val, 8)
         seconds = time.perf_counter() - start
-        label = f"{crop / 100:.0f} s" if crop else "whole clip"
+        label = f"{crop / 100:.1f} s" if crop else "whole clip"
         lines.append(f"| {hidden} x {layers} | {label} | {seconds:.1f} | {seconds * 40 * 6 / 60:.0f} |")
         print(lines[-1], flush=True)
     text = "\n".join(lines)
