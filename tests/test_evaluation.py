@@ -85,6 +85,25 @@ def test_overrides_and_config_errors(tmp_path) -> None:
         load_experiment(path, ['data.corpora=["emodb", "ravdess"]'])
     with pytest.raises(ConfigError, match="does not exist"):
         load_experiment(tmp_path / "none.toml")
+    with pytest.raises(ConfigError, match="only_labels"):
+        load_experiment(path, ["data.only_labels=['happy']"])
+
+
+def test_label_subsets_and_held_out_speakers(tmp_path) -> None:
+    from emovox.evaluation.cv import load_manifest
+
+    path = write_config(tmp_path, "mlp")
+    experiment = load_experiment(
+        path,
+        ['data.corpora=["emodb"]', "data.labels=shared", "data.only_labels=['sad', 'angry', 'happy']",
+         "data.exclude_speakers=['emodb/03', 'emodb/16']", "data.every=1"],
+    )  # fmt: skip
+    manifest = load_manifest(experiment)
+    assert manifest.label_order == ("happy", "sad", "angry")  # the shared order
+    assert {u.label for u in manifest} == {"happy", "sad", "angry"}
+    assert "emodb/03" not in manifest.speakers and len(manifest.speakers) == 8
+    with pytest.raises(ConfigError, match="no such speakers"):
+        load_manifest(load_experiment(path, ["data.exclude_speakers=['emodb/99']"]))
 
 
 def test_train_then_evaluate_commands(tmp_path, monkeypatch, capsys) -> None:

@@ -254,3 +254,47 @@ def test_predict_command_table_and_json(trained_models, ravdess, tmp_path, capsy
     assert "error" in json.loads(capsys.readouterr().out)
     assert main(["predict", "--model", model, "--timeline", "--json", paths[0]]) == 0
     assert json.loads(capsys.readouterr().out)["segments"]
+
+
+def test_adaptation_normalises_with_the_batch_statistics(predictors, ravdess) -> None:
+    from emovox.inference.adaptation import Adaptation, RunningStats
+    from emovox.training import Standardizer
+
+    rng = np.random.default_rng(0)
+    rows = rng.normal(3.0, 2.0, (4000, 4))
+    stats = RunningStats(4)
+    for part in np.array_split(rows, 7):  # running sums: any split gives the same statistics
+        stats.add(part)
+    training = Standardizer(np.zeros(4, np.float32), np.ones(4, np.float32))
+    np.testing.assert_allclose(stats.blended(training, prior=0).mean, rows.mean(axis=0), atol=1e-4)
+    np.testing.assert_allclose(stats.blended(training, prior=0).std, rows.std(axis=0), atol=1e-4)
+    halfway = stats.blended(training, prior=4000)  # a prior as heavy as the data: halfway there
+    np.testing.assert_allclose(halfway.mean, rows.mean(axis=0) / 2, atol=1e-4)
+
+    predictor = predictors["mlp"]
+    paths = [u.path for u in ravdess if u.speaker_id == ravdess[0].speaker_id][:12]
+    plain = predictor.predict_many(paths, progress=False)
+    adapted = predictor.predict_many(paths, progress=False, adapt=True)
+    adaptation = predictor.adapt(paths)
+    assert isinstance(adaptation, Adaptation)
+    for path, result in zip(paths, adapted, strict=True):
+        np.testing.assert_allclose(
+            result.probabilities, predictor.predict(path, adaptation=adaptation).probabilities, atol=1e-6
+        )
+    assert any(
+        np.abs(a.probabilities - p.probabilities).max() > 1e-3 for a, p in zip(adapted, plain, strict=True)
+    )
+
+
+def test_adapted_stream_and_timeline(predictors, ravdess_clip) -> None:
+    signal = load_audio(ravdess_clip)
+    for name in ("lstm_stream", "mlp"):
+        predictor = predictors[name]
+        plain, adapted = predictor.stream(), predictor.stream(adapt=True)
+        for chunk in np.array_split(signal, 20):
+            plain.push(chunk)
+            adapted.push(chunk)
+        assert adapted.finish() is not None
+        assert np.abs(adapted.finish().probabilities - plain.finish().probabilities).max() > 1e-4
+    segments = predictors["mlp"].timeline(signal, 16_000, adapt=True)
+    assert segments and all(abs(sum(s.prediction.confidence) - 1) < 1e-5 for s in segments)

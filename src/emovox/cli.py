@@ -155,7 +155,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         failed = 0
         for path in args.files:
             try:
-                segments = predictor.timeline(path)
+                segments = predictor.timeline(path, adapt=args.adapt)
             except EmovoxError as exc:
                 failed += 1
                 print(json.dumps({"path": path, "error": str(exc)}) if args.json else f"{path}: error: {exc}")
@@ -169,7 +169,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                       f"{100 * max(s.prediction.confidence):5.1f} %")  # fmt: skip
         return 1 if failed else 0
     results = predictor.predict_many(args.files, jobs=args.jobs, progress=not args.quiet and not args.json,
-                                     errors="return")  # fmt: skip
+                                     errors="return", adapt=args.adapt)  # fmt: skip
     if args.json:
         for path, result in zip(args.files, results, strict=True):
             body = {"error": str(result)} if isinstance(result, EmovoxError) else result.to_dict()
@@ -293,6 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(predict)
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.add_argument("--timeline", action="store_true", help="per-segment results for long recordings")
+    predict.add_argument("--adapt", action="store_true",
+                         help="the files are one speaker or set-up: normalise with their own statistics "
+                              "(with --timeline: each recording with its own)")  # fmt: skip
     predict.add_argument("--jobs", type=int, default=None, help="parallel threads (default: cores)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(func=cmd_predict)

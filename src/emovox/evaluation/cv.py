@@ -20,7 +20,8 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from emovox.augment import AugmentedCopy
-from emovox.corpora import Manifest, common_labels, read_corpus, to_shared
+from emovox.corpora import SHARED_LABELS, Manifest, common_labels, read_corpus, to_shared
+from emovox.errors import ConfigError
 from emovox.evaluation.experiment import Experiment
 from emovox.evaluation.report import write_report
 from emovox.features import FeatureTable, extract
@@ -41,10 +42,19 @@ def load_manifest(experiment: Experiment) -> Manifest:
         manifest = manifests[0]
     else:
         keep = common_labels(*manifests) if data.labels == "common" else None
+        if data.only_labels:
+            keep = tuple(label for label in (keep or SHARED_LABELS) if label in data.only_labels)
         parts = [to_shared(m, keep) for m in manifests]
         manifest = parts[0]
         for part in parts[1:]:
             manifest = manifest + part
+    if data.exclude_speakers:
+        unknown = set(data.exclude_speakers) - set(manifest.speakers)
+        if unknown:
+            raise ConfigError(f"data.exclude_speakers: no such speakers {sorted(unknown)}")
+        manifest = manifest.subset(
+            [i for i, u in enumerate(manifest) if u.speaker_id not in data.exclude_speakers]
+        )
     return manifest[:: data.every] if data.every > 1 else manifest
 
 

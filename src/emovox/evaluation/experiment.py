@@ -27,6 +27,8 @@ class DataConfig:
     data_dir: str = "../shared/data"  # each corpus at data_dir/NAME unless `roots` names it
     roots: dict[str, str] = field(default_factory=dict)
     labels: str = "native"  # native (one corpus), shared, or common (labels every corpus has)
+    only_labels: tuple[str, ...] = ()  # with shared/common: keep just these (e.g. for cross-corpus tests)
+    exclude_speakers: tuple[str, ...] = ()  # e.g. "ravdess/24": held out of everything (demo clips)
     protocol: str = "ravdess-emobox"
     n_val_speakers: int = 2
     k: int = 5
@@ -47,6 +49,8 @@ class DataConfig:
             raise ConfigError(f"data.protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.every < 1:
             raise ConfigError("data.every must be >= 1")
+        if self.only_labels and self.labels == "native":
+            raise ConfigError("data.only_labels needs data.labels = 'shared' or 'common'")
 
     def root(self, corpus: str) -> Path:
         return Path(self.roots.get(corpus, Path(self.data_dir) / corpus))

@@ -4,13 +4,13 @@ from emovox.inference.backends import BackendName
 from emovox.inference.predictor import EmotionPredictor, resolve_model
 from emovox.inference.result import Prediction, Segment, StreamUpdate
 from emovox.inference.segments import Segmentation, SegmentConfig
-from emovox.inference.streaming import Decision, Level, StreamConfig, StreamingSession
+from emovox.inference.streaming import Decision, InputLevel, StreamConfig, StreamingSession
 
 __all__ = [
     "BackendName",
     "Decision",
     "EmotionPredictor",
-    "Level",
+    "InputLevel",
     "Prediction",
     "Segment",
     "SegmentConfig",

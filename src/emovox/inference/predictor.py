@@ -4,7 +4,7 @@ model or ensemble directory, with PyTorch or onnxruntime underneath."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -17,6 +17,7 @@ from emovox.artifact.ensemble import EnsembleArtifact, load_any, member_director
 from emovox.artifact.store import ArtifactError, ModelArtifact
 from emovox.audio import AudioConfig, load_audio, prepare_signal
 from emovox.errors import EmovoxError
+from emovox.inference.adaptation import Adaptation
 from emovox.inference.backends import BackendName, Member, make_member
 from emovox.inference.result import Prediction, Segment
 from emovox.inference.segments import SegmentConfig, speech_segments
@@ -109,23 +110,46 @@ class EmotionPredictor:
             return prepare_signal(source, sample_rate or config.sample_rate, config)
         return load_audio(source, config)
 
-    def probabilities(self, signal: np.ndarray) -> np.ndarray:
-        """Mean probabilities of the members for a prepared signal; each feature set computed once."""
-        features: dict[str, np.ndarray] = {}
+    def features(self, signal: np.ndarray) -> dict[str, np.ndarray]:
+        """Each feature set the members read, computed once, for a prepared signal."""
+        out: dict[str, np.ndarray] = {}
+        for member in self.members:
+            if member.extractor.name not in out:
+                out[member.extractor.name] = member.extractor(signal)
+        return out
+
+    def classify(self, features: dict[str, np.ndarray], adaptation: Adaptation | None = None) -> np.ndarray:
+        """Mean probabilities of the members for one clip's features."""
         out = []
         for member in self.members:
-            name = member.extractor.name
-            if name not in features:
-                features[name] = member.extractor(signal)
-            out.append(member.backend.clip(features[name]))
+            x = features[member.extractor.name]
+            if adaptation is not None:
+                x = adaptation.transform(
+                    member.extractor.name, member.extractor.level, member.artifact.scaler, x
+                )
+            out.append(member.backend.clip(x))
         return np.mean(out, axis=0)
 
-    def predict(self, source: AudioInput, sample_rate: int | None = None) -> Prediction:
+    def probabilities(self, signal: np.ndarray, adaptation: Adaptation | None = None) -> np.ndarray:
+        """Mean probabilities of the members for a prepared signal."""
+        return self.classify(self.features(signal), adaptation)
+
+    def predict(
+        self, source: AudioInput, sample_rate: int | None = None, adaptation: Adaptation | None = None
+    ) -> Prediction:
         """One clip: a path, encoded bytes, a binary stream, or samples (at `sample_rate`, by
-        default the model's)."""
+        default the model's). `adaptation`: see `adapt`."""
         return Prediction.from_probabilities(
-            self.probabilities(self.signal(source, sample_rate)), self.labels
+            self.probabilities(self.signal(source, sample_rate), adaptation), self.labels
         )
+
+    def adapt(self, sources: Sequence[AudioInput], sample_rate: int | None = None) -> Adaptation:
+        """Normalisation statistics from unlabelled recordings of one speaker or set-up (see
+        `emovox.inference.adaptation`), to pass to `predict` / `timeline` or a stream."""
+        adaptation = Adaptation()
+        for source in sources:
+            adaptation.add(self.features(self.signal(source, sample_rate)))
+        return adaptation
 
     def predict_many(
         self,
@@ -133,17 +157,20 @@ class EmotionPredictor:
         jobs: int | None = None,
         progress: bool = True,
         errors: str = "raise",
+        adapt: bool = False,
     ) -> list[Prediction | EmovoxError]:
         """Several clips on `jobs` threads (default: all cores) with a progress bar.
 
-        `errors="return"` puts the error in a bad clip's place instead of raising it.
+        `adapt=True` treats the clips as one speaker or set-up: their own feature statistics
+        normalise them (see `adapt`). `errors="return"` puts the error in a bad clip's place
+        instead of raising it.
         """
         if errors not in ("raise", "return"):
             raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
 
-        def one(source: AudioInput) -> Prediction | EmovoxError:
+        def features(source: AudioInput) -> dict[str, np.ndarray] | EmovoxError:
             try:
-                return self.predict(source)
+                return self.features(self.signal(source))
             except EmovoxError as exc:
                 if errors == "raise":
                     raise
@@ -152,12 +179,22 @@ class EmotionPredictor:
         workers = max(1, min(jobs or os.cpu_count() or 1, len(sources)))
         bar = tqdm(total=len(sources), desc="predict", unit="clip", disable=not progress)
         with ThreadPoolExecutor(workers) as pool:
-            results = []
-            for result in pool.map(one, sources):
-                results.append(result)
+            computed = []
+            for result in pool.map(features, sources):
+                computed.append(result)
                 bar.update()
         bar.close()
-        return results
+        adaptation = None
+        if adapt:
+            adaptation = Adaptation()
+            for item in computed:
+                if not isinstance(item, EmovoxError):
+                    adaptation.add(item)
+        return [
+            item if isinstance(item, EmovoxError)
+            else Prediction.from_probabilities(self.classify(item, adaptation), self.labels)
+            for item in computed
+        ]  # fmt: skip
 
     # -- long recordings --------------------------------------------------------------------
 
@@ -167,26 +204,32 @@ class EmotionPredictor:
         sample_rate: int | None = None,
         segments: SegmentConfig | None = None,
         max_seconds: float | None = 4 * 3600.0,
-        on_segment: Callable[[Segment], None] | None = None,
+        adapt: bool = False,
     ) -> list[Segment]:
-        """Per-segment predictions over a long recording (speech between pauses by default)."""
+        """Per-segment predictions over a long recording (speech between pauses by default).
+
+        `adapt=True` normalises with the recording's own statistics (one speaker or set-up)."""
         config = AudioConfig(**{**self.audio.to_dict(), "max_seconds": max_seconds, "peak_normalise": False})
         signal = self.signal(source, sample_rate, config)
         rate = config.sample_rate
-        out = []
+        pieces = []
         for start, end in speech_segments(signal, rate, segments or SegmentConfig()):
-            piece = signal[int(start * rate) : int(end * rate)]
             try:
-                prepared = prepare_signal(piece, rate, self.audio)
+                prepared = prepare_signal(signal[int(start * rate) : int(end * rate)], rate, self.audio)
             except EmovoxError:  # a stretch too short or all zeros: nothing to judge
                 continue
-            segment = Segment(
-                start, end, Prediction.from_probabilities(self.probabilities(prepared), self.labels)
+            pieces.append((start, end, self.features(prepared)))
+        adaptation = None
+        if adapt:
+            adaptation = Adaptation()
+            for _, _, features in pieces:
+                adaptation.add(features)
+        return [
+            Segment(
+                start, end, Prediction.from_probabilities(self.classify(features, adaptation), self.labels)
             )
-            out.append(segment)
-            if on_segment:
-                on_segment(segment)
-        return out
+            for start, end, features in pieces
+        ]
 
     # -- streams ----------------------------------------------------------------------------
 

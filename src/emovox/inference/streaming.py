@@ -23,8 +23,10 @@ import numpy as np
 import soxr
 
 from emovox.audio import prepare_signal
-from emovox.errors import AudioError, ConfigError, EmovoxError
+from emovox.errors import AudioError, ConfigError, EmovoxError, choice
 from emovox.features import FrameMfcc, StreamingMfcc
+from emovox.features import Level as FeatureLevel
+from emovox.inference.adaptation import Adaptation
 from emovox.inference.result import Prediction, StreamUpdate
 
 if TYPE_CHECKING:
@@ -36,7 +38,7 @@ class Decision(StrEnum):
     MEAN = "mean"
 
 
-class Level(StrEnum):
+class InputLevel(StrEnum):
     AS_IS = "as_is"  # samples used as they come (offline-equal for clips at their level)
     RUNNING_PEAK = "running_peak"  # divided by the loudest sample so far (live microphones)
 
@@ -46,18 +48,14 @@ class StreamConfig:
     sample_rate: int = 16_000  # of the pushed chunks; resampled to the model's rate
     emit_every_ms: float = 100.0
     decision: Decision = Decision.LAST
-    level: Level = Level.AS_IS
+    level: InputLevel = InputLevel.AS_IS
     window_seconds: float = 2.0  # window models only
     max_utterance_seconds: float = 600.0  # audio kept for the utterance decision of window models
+    adapt: bool = False  # normalise with the stream's own running statistics (one speaker/set-up)
 
     def __post_init__(self) -> None:
-        for name, enum in (("decision", Decision), ("level", Level)):
-            try:
-                object.__setattr__(self, name, enum(getattr(self, name)))
-            except ValueError:
-                raise ConfigError(
-                    f"{name} must be one of {', '.join(enum)}, got {getattr(self, name)!r}"
-                ) from None
+        object.__setattr__(self, "decision", choice(Decision, self.decision, "decision"))
+        object.__setattr__(self, "level", choice(InputLevel, self.level, "level"))
         if not 8_000 <= self.sample_rate <= 192_000:
             raise ConfigError(f"sample_rate must be in [8000, 192000] Hz, got {self.sample_rate}")
         if not 10 <= self.emit_every_ms <= 60_000:
@@ -112,6 +110,7 @@ class StreamingSession:
         self._sum = np.zeros(len(self.predictor.labels))
         self._count = 0
         self._last: np.ndarray | None = None
+        self._adaptation = Adaptation() if cfg.adapt else None
         if self.frames_mode:
             self._mfcc = StreamingMfcc(self._mfcc_extractor)
             self._states = [m.backend.initial_state() for m in self.predictor.members]
@@ -143,7 +142,7 @@ class StreamingSession:
     def _consume(self, x: np.ndarray) -> list[StreamUpdate]:
         if len(x) == 0:
             return []
-        if self.config.level is Level.RUNNING_PEAK:
+        if self.config.level is InputLevel.RUNNING_PEAK:
             self._peak = max(self._peak, float(np.max(np.abs(x))))
             x = x * np.float32(1.0 / max(self._peak, 1e-4))
         start = self.samples
@@ -156,9 +155,16 @@ class StreamingSession:
         frames, numbers = self._mfcc.push_indexed(x)
         before_sum, before_count, before_last = self._sum, self._count, self._last
         if len(frames):
+            if self._adaptation is not None:
+                self._adaptation.add({self._mfcc_extractor.name: frames})
             per_member = []
             for i, member in enumerate(self.predictor.members):
-                probabilities, self._states[i] = member.backend.frames(frames, self._states[i])
+                x = frames
+                if self._adaptation is not None:
+                    x = self._adaptation.transform(
+                        member.extractor.name, FeatureLevel.FRAME, member.artifact.scaler, x
+                    )
+                probabilities, self._states[i] = member.backend.frames(x, self._states[i])
                 per_member.append(probabilities)
             probabilities = np.mean(per_member, axis=0)  # (k, classes)
             cumulative = self._sum + np.cumsum(probabilities, axis=0, dtype=np.float64)
@@ -204,7 +210,7 @@ class StreamingSession:
             window = int(self.config.window_seconds * self.rate)
             for end in boundaries:
                 piece = audio[max(0, end - window - offset) : end - offset]
-                probabilities = self._judge(piece)
+                probabilities = self._judge(piece, learn=True)
                 if probabilities is None:
                     continue
                 self._sum += probabilities
@@ -218,12 +224,16 @@ class StreamingSession:
             self._chunks, self._kept = [audio], len(audio)
         return updates
 
-    def _judge(self, piece: np.ndarray) -> np.ndarray | None:
-        """Probabilities of a stretch of stream audio, or None where there is nothing to judge."""
+    def _judge(self, piece: np.ndarray, learn: bool = False) -> np.ndarray | None:
+        """Probabilities of a stretch of stream audio, or None where there is nothing to judge.
+        `learn`: its features also update the adaptation statistics."""
         try:
-            return self.predictor.probabilities(prepare_signal(piece, self.rate, self.predictor.audio))
+            features = self.predictor.features(prepare_signal(piece, self.rate, self.predictor.audio))
         except EmovoxError:  # shorter than a frame, or digital silence
             return None
+        if learn and self._adaptation is not None:
+            self._adaptation.add(features)
+        return self.predictor.classify(features, self._adaptation)
 
     # -- output ---------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from emovox import __version__
 from emovox.audio import AudioConfig
 from emovox.errors import AudioError, AudioTooLongError, ConfigError, EmovoxError
-from emovox.inference import EmotionPredictor, Level, StreamConfig
+from emovox.inference import EmotionPredictor, InputLevel, StreamConfig
 
 STATIC = resources.files("emovox") / "service" / "static"
 
@@ -219,7 +219,7 @@ def parse_start(text: str) -> tuple[StreamConfig, str]:
     if not isinstance(rate, int) or isinstance(rate, bool):
         raise ConfigError("sample_rate must be an integer (Hz)")
     options = {k: start[k] for k in ("emit_every_ms", "decision", "level") if k in start}
-    return StreamConfig(sample_rate=rate, **{"level": Level.RUNNING_PEAK, **options}), fmt
+    return StreamConfig(sample_rate=rate, **{"level": InputLevel.RUNNING_PEAK, **options}), fmt
 
 
 async def _serve_stream(websocket: WebSocket, predictor: EmotionPredictor, limits: ServiceLimits) -> None:
