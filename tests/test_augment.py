@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 from conftest import voiced_signal, write_clip
 
-from emovox.augment import AddNoise, AugmentedCopy, Compose, Gain, PitchShift, TimeStretch, WaveformAugment
+from emovox.augment import (
+    AddNoise,
+    AugmentedCopy,
+    ChannelFilter,
+    Compose,
+    Gain,
+    PitchShift,
+    Reverb,
+    TimeStretch,
+    WaveformAugment,
+)
 from emovox.cli import main
 from emovox.corpora import read_corpus
 from emovox.errors import ConfigError
@@ -34,6 +44,29 @@ def test_gain_pitch_and_stretch() -> None:
     assert len(TimeStretch(min_rate=2.0, max_rate=2.0)(x, rng())) == pytest.approx(len(x) / 2, rel=0.02)
 
 
+def band_energy(x: np.ndarray, low: float, high: float) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / 16_000)
+    return float(spectrum[(freqs >= low) & (freqs < high)].sum())
+
+
+def test_channel_filter_band_limits_and_reverb_adds_a_decaying_tail() -> None:
+    x = np.random.default_rng(0).standard_normal(16_000).astype(np.float32) * 0.1
+    y = ChannelFilter(min_highpass_hz=300, max_highpass_hz=300, min_lowpass_hz=3400, max_lowpass_hz=3400)(
+        x, rng()
+    )
+    assert len(y) == len(x) and y.dtype == np.float32
+    assert band_energy(y, 5000, 8000) < 0.01 * band_energy(x, 5000, 8000)  # telephone-like band
+    assert band_energy(y, 50, 100) < 0.1 * band_energy(x, 50, 100)
+    assert band_energy(y, 1000, 2000) > 0.3 * band_energy(x, 1000, 2000)
+    click = np.zeros(16_000, np.float32)
+    click[100] = 1.0
+    wet = Reverb(min_rt60=0.5, max_rt60=0.5, min_drr_db=0, max_drr_db=0)(click, rng())
+    early, late = np.abs(wet[200:2200]).mean(), np.abs(wet[6000:8000]).mean()
+    assert wet[100] == pytest.approx(1.0) and early > 0 and late < early / 5  # decays over time
+    np.testing.assert_array_equal(Reverb()(x, rng(1)), Reverb()(x, rng(1)))
+
+
 def test_transforms_are_seeded_and_optional() -> None:
     x = voiced_signal(0.5)
     chain = Compose((AddNoise(), Gain(p=0.5)))
@@ -49,6 +82,8 @@ def test_transforms_are_seeded_and_optional() -> None:
         lambda: Gain(p=1.5),
         lambda: PitchShift(max_semitones=20),
         lambda: TimeStretch(min_rate=0.1),
+        lambda: ChannelFilter(min_lowpass_hz=9000, max_lowpass_hz=9000),
+        lambda: Reverb(max_rt60=5.0),
         lambda: WaveformAugment(copies=1),
         lambda: WaveformAugment(copies=-1),
     ],

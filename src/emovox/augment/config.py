@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emovox.augment.base import Compose, Transform
+from emovox.augment.filter import ChannelFilter
 from emovox.augment.gain import Gain
 from emovox.augment.noise import AddNoise
 from emovox.augment.pitch import PitchShift
+from emovox.augment.reverb import Reverb
 from emovox.augment.stretch import TimeStretch
 from emovox.errors import ConfigError
 
@@ -15,7 +17,8 @@ from emovox.errors import ConfigError
 @dataclass(frozen=True)
 class WaveformAugment:
     """`copies` augmented versions of every training clip join the clean ones. Each copy passes
-    through gain, noise, pitch shift and time stretch, each applied with its probability."""
+    through gain, noise, pitch shift, time stretch, reverberation and a channel filter, each
+    applied with its probability."""
 
     copies: int = 0
     gain_p: float = 0.0
@@ -30,6 +33,10 @@ class WaveformAugment:
     stretch_p: float = 0.0
     min_rate: float = 0.9
     max_rate: float = 1.1
+    filter_p: float = 0.0  # microphone/channel colouring (see ChannelFilter)
+    reverb_p: float = 0.0
+    min_rt60: float = 0.2
+    max_rt60: float = 0.8
 
     def __post_init__(self) -> None:
         if self.copies < 0:
@@ -44,5 +51,7 @@ class WaveformAugment:
             AddNoise(self.noise_p, self.min_snr_db, self.max_snr_db),
             PitchShift(self.pitch_p, self.min_semitones, self.max_semitones),
             TimeStretch(self.stretch_p, self.min_rate, self.max_rate),
+            Reverb(self.reverb_p, self.min_rt60, self.max_rt60),
+            ChannelFilter(self.filter_p),
         ]
         return Compose(tuple(t for t in candidates if t.p > 0))
