@@ -1,0 +1,47 @@
+"""Copy the benchmark tables into the README, so its figures are exactly what the scripts wrote.
+
+    python scripts/readme_tables.py [--check]
+
+Each `<!-- include: PATH -->` ... `<!-- end include -->` block of README.md is replaced by the
+file at PATH (its `<!-- written by ... -->` first line dropped). `--check` fails when the README
+is out of date instead of writing it (the test suite runs that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BLOCK = re.compile(r"(<!-- include: (?P<path>[^ ]+) -->\n)(?P<body>.*?)(<!-- end include -->)", re.S)
+
+
+def render(readme: str) -> str:
+    def include(match: re.Match[str]) -> str:
+        lines = (ROOT / match["path"]).read_text().splitlines(keepends=True)
+        body = "".join(line for line in lines if not line.startswith("<!-- written by"))
+        return f"{match.group(1)}{body.strip()}\n{match.group(4)}"
+
+    return BLOCK.sub(include, readme)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args()
+    path = ROOT / "README.md"
+    current = path.read_text()
+    wanted = render(current)
+    if args.check:
+        if wanted != current:
+            print("README.md tables differ from results/: run python scripts/readme_tables.py", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(wanted)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
