@@ -3,7 +3,7 @@
     python scripts/readme_tables.py [--check]
 
 Each `<!-- include: PATH -->` ... `<!-- end include -->` block of README.md is replaced by the
-file at PATH (its `<!-- written by ... -->` first line dropped). `--check` fails when the README
+file at PATH (its `<!-- written by ... -->` line and a leading `# title` dropped). `--check` fails when the README
 is out of date instead of writing it (the test suite runs that).
 """
 
@@ -21,7 +21,10 @@ BLOCK = re.compile(r"(<!-- include: (?P<path>[^ ]+) -->\n)(?P<body>.*?)(<!-- end
 def render(readme: str) -> str:
     def include(match: re.Match[str]) -> str:
         lines = (ROOT / match["path"]).read_text().splitlines(keepends=True)
-        body = "".join(line for line in lines if not line.startswith("<!-- written by"))
+        lines = [line for line in lines if not line.startswith("<!-- written by")]
+        if lines and lines[0].startswith("# "):  # a report's own title: the README has its own
+            lines = lines[1:]
+        body = "".join(lines)
         return f"{match.group(1)}{body.strip()}\n{match.group(4)}"
 
     return BLOCK.sub(include, readme)

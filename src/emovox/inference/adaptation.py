@@ -5,7 +5,12 @@ another room, microphone or voice shift those features as a whole; given several
 recordings of the same speaker or set-up, their own feature mean and spread replace the
 training statistics (the test-time counterpart of per-speaker normalisation):
 
-    x -> (x - mean_adapt) / std_adapt * std_train + mean_train
+    x -> (x - mean_adapt) / std_adapt * std_train + mean_train     (utterance vectors)
+    x -> x - mean_adapt + mean_train                                (frame features)
+
+Frame features (MFCC, log-mel) only have their mean moved: a room or microphone adds a
+constant per band in the log domain, while the spread across frames carries the emotion
+(re-scaling it cost the CRNN accuracy in the cross-corpus test).
 
 The adapted statistics shrink toward the training ones by a prior worth `prior` observations
 (utterance vectors: 5 clips; frame features: 300 frames = 3 s), so a handful of files moves
@@ -24,6 +29,7 @@ from emovox.features import Level
 from emovox.training.scaler import Standardizer
 
 PRIOR = {Level.UTTERANCE: 5.0, Level.FRAME: 300.0}
+RESCALE = {Level.UTTERANCE: True, Level.FRAME: False}
 
 
 @dataclass
@@ -75,4 +81,6 @@ class Adaptation:
         if stats is None or stats.count == 0:
             return x
         adapted = stats.blended(training, PRIOR[level])
+        if not RESCALE[level]:
+            return (x - adapted.mean + training.mean).astype(np.float32)
         return ((x - adapted.mean) / adapted.std * training.std + training.mean).astype(np.float32)
