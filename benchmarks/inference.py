@@ -8,14 +8,16 @@
    configured size. Speed does not depend on the weights: models without a trained directory
    are built with random weights at their config's size.
 3. The service (`emovox serve` in its own process) on loopback: `--streams` WebSockets sending
-   100 ms chunks in real time (chunk-to-result latency; every chunk must come back as a result),
-   then `POST /v1/predict` with 3.5 s clips from concurrent clients (requests/s, latency).
+   100 ms chunks in real time to the streaming LSTM (chunk-to-result latency; every chunk must
+   come back as a result), `--window-streams` to the bundled model (sliding windows), then
+   `POST /v1/predict` to the bundled model from concurrent clients (requests/s, latency).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +37,7 @@ from emovox.artifact import ModelArtifact
 from emovox.audio import AudioConfig, load_audio
 from emovox.features import get_extractor
 from emovox.inference import EmotionPredictor
+from emovox.inference.predictor import bundled_path
 from emovox.machine import describe_machine
 from emovox.models import NEURAL_MODELS, build_model
 from emovox.training import Standardizer
@@ -168,9 +172,11 @@ async def post_load(url: str, body: bytes, seconds: float, clients: int) -> tupl
     return len(latencies), latencies, errors
 
 
-def bench_service(
-    model: Path, clip: Path, clip_seconds: float, streams: int, seconds: float, clients: int
-) -> list[str]:
+@contextlib.contextmanager
+def served(model: Path | str, streams: int) -> Iterator[int]:
+    """`emovox serve` in its own process on a free port, until the block ends."""
+    import httpx
+
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen(
@@ -179,44 +185,52 @@ def bench_service(
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        import httpx
-
-        for _ in range(300):
+        for _ in range(600):
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        signal = load_audio(clip)
-        repeats = int(np.ceil(seconds * 16_000 / len(signal)))
-        pcm = (np.tile(signal, repeats) * 32767).astype("<i2").tobytes()  # the clip looped for `seconds`
-        latencies: list[float] = []
-        lost: list[int] = []
-
-        async def streams_run() -> None:
-            await asyncio.gather(
-                *(
-                    one_stream(f"ws://127.0.0.1:{port}/v1/stream", pcm, seconds, latencies, lost)
-                    for _ in range(streams)
-                )
-            )
-
-        asyncio.run(streams_run())
-        body = clip.read_bytes()
-        count, post_latencies, errors = asyncio.run(
-            post_load(f"http://127.0.0.1:{port}/v1/predict", body, seconds, clients)
-        )
+        yield port
     finally:
         server.terminate()
         server.wait(10)
-    return [
-        f"| {streams} live streams, 100 ms chunks in real time for {seconds:.0f} s | chunk-to-result latency "
-        f"p50 {1000 * percentile(latencies, 50):.0f} ms, p99 {1000 * percentile(latencies, 99):.0f} ms; "
-        f"chunks without a result: {sum(lost)} of {streams * (int(seconds * 10) - 1)} |",
-        f"| POST /v1/predict, {clip_seconds:.1f} s FLAC, {clients} concurrent clients for {seconds:.0f} s | "
-        f"{count / seconds:.1f} requests/s, p50 {1000 * percentile(post_latencies, 50):.0f} ms, "
-        f"p99 {1000 * percentile(post_latencies, 99):.0f} ms, errors {errors} |",
-    ]
+
+
+def bench_streams(model: Path | str, name: str, clip: Path, streams: int, seconds: float) -> str:
+    signal = load_audio(clip)
+    repeats = int(np.ceil(seconds * 16_000 / len(signal)))
+    pcm = (np.tile(signal, repeats) * 32767).astype("<i2").tobytes()  # the clip looped for `seconds`
+    latencies: list[float] = []
+    lost: list[int] = []
+    with served(model, streams) as port:
+
+        async def run() -> None:
+            url = f"ws://127.0.0.1:{port}/v1/stream"
+            await asyncio.gather(*(one_stream(url, pcm, seconds, latencies, lost) for _ in range(streams)))
+
+        asyncio.run(run())
+    return (
+        f"| service, {name}: {streams} live streams, 100 ms chunks in real time for {seconds:.0f} s "
+        f"| chunk-to-result latency p50 {1000 * percentile(latencies, 50):.0f} ms, "
+        f"p99 {1000 * percentile(latencies, 99):.0f} ms; chunks without a result: {sum(lost)} "
+        f"of {streams * (int(seconds * 10) - 1)} |"
+    )
+
+
+def bench_posts(
+    model: Path | str, name: str, clip: Path, clip_seconds: float, seconds: float, clients: int
+) -> str:
+    with served(model, 1) as port:
+        count, latencies, errors = asyncio.run(
+            post_load(f"http://127.0.0.1:{port}/v1/predict", clip.read_bytes(), seconds, clients)
+        )
+    return (
+        f"| service, {name}: POST /v1/predict, {clip_seconds:.1f} s FLAC, {clients} concurrent clients "
+        f"for {seconds:.0f} s | {count / seconds:.1f} requests/s, "
+        f"p50 {1000 * percentile(latencies, 50):.0f} ms, p99 {1000 * percentile(latencies, 99):.0f} ms, "
+        f"errors {errors} |"
+    )
 
 
 def main() -> None:
@@ -227,6 +241,7 @@ def main() -> None:
     )
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--clients", type=int, default=8, help="concurrent POST clients")
+    parser.add_argument("--window-streams", type=int, default=10, help="live streams for the bundled model")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--skip-service", action="store_true")
@@ -235,17 +250,24 @@ def main() -> None:
     clip = args.data / "ravdess" / CLIP
     seconds = len(load_audio(clip)) / 16_000
     torch.set_num_threads(1)  # one stream or clip per core, as the service runs them
+    served_model = args.model or "default"
     with tempfile.TemporaryDirectory() as tmp:
         models = {family: random_model(family, Path(tmp)) for family in FAMILIES}
-        served = args.model or models["lstm_stream"]
         rows = bench_streaming(models["lstm_stream"], clip, args.repeats)
-        predicted = {**({"served": args.model} if args.model else {}), **models}
-        rows += bench_predict(predicted, clip, seconds, args.repeats)
+        rows += bench_predict({"bundled default": bundled_path("default") if not args.model else args.model,
+                               **models}, clip, seconds, args.repeats)  # fmt: skip
         if not args.skip_service:
-            rows += bench_service(served, clip, seconds, args.streams, args.seconds, args.clients)
+            rows.append(bench_streams(models["lstm_stream"], "lstm_stream", clip, args.streams, args.seconds))
+            rows.append(
+                bench_streams(served_model, "bundled default", clip, args.window_streams, args.seconds)
+            )
+            rows.append(
+                bench_posts(served_model, "bundled default", clip, seconds, args.seconds, args.clients)
+            )
     lines = [
         f"Machine: {describe_machine()}",
-        f"Served model: {args.model or 'lstm_stream at configs/lstm_stream.toml size (random weights)'}",
+        "Models: the bundled default (trained); the families at their configs' sizes with random weights "
+        "(speed does not depend on the weights).",
         "",
         "| what | median / result |",
         "|---|---|",

@@ -32,8 +32,8 @@ def chromium_or_skip() -> str:
 
 
 @pytest.fixture(scope="module")
-def server(trained_models):
-    app = create_app(EmotionPredictor.load(trained_models["lstm_stream"]))
+def server():
+    app = create_app(EmotionPredictor.load())  # the bundled model: what users see
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -93,7 +93,7 @@ def test_upload_shows_the_emotion_and_a_bar_per_class(server, browser, ravdess_c
     labels = page.evaluate("fetch('/v1/models').then(r => r.json()).then(m => m.labels)")
     label = page.text_content("#file-label")
     assert label in labels
-    assert page.locator("#file-bars .bar").count() == len(labels) == 8
+    assert page.locator("#file-bars .bar").count() == len(labels) == 6
     assert page.text_content("#file-emoji").strip() != ""
     assert page.locator("#timeline-bar .segment").count() >= 1
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -108,7 +108,7 @@ def test_live_microphone_streams_results(server, browser) -> None:
     page.click("#record-button")
     page.wait_for_function("Number(document.body.dataset.liveUpdates || 0) >= 15", timeout=20_000)
     assert page.text_content("#live-label").strip() != ""
-    assert page.locator("#live-bars .bar").count() == 8
+    assert page.locator("#live-bars .bar").count() == 6
     assert page.text_content("#live-error").strip() == ""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "live.png"), full_page=True)

@@ -146,3 +146,33 @@ def test_websocket_refuses_bad_starts_and_excess_streams(client) -> None:
 def test_limits_are_checked() -> None:
     with pytest.raises(ConfigError, match="max_streams"):
         ServiceLimits(max_streams=0)
+
+
+def test_over_capacity_gets_429_and_others_keep_being_served(predictor, ravdess_clip) -> None:
+    import threading
+
+    release = threading.Event()
+    entered = threading.Event()
+
+    class Slow:  # the real predictor, held inside its first prediction until released
+        def __getattr__(self, name):
+            return getattr(predictor, name)
+
+        def predict(self, *args, **kwargs):
+            entered.set()
+            release.wait(10)
+            return predictor.predict(*args, **kwargs)
+
+    client = TestClient(create_app(Slow(), ServiceLimits(max_concurrent_requests=1)))
+    data = Path(ravdess_clip).read_bytes()
+    first: list = []
+    worker = threading.Thread(target=lambda: first.append(client.post("/v1/predict", content=data)))
+    worker.start()
+    assert entered.wait(10)
+    busy = client.post("/v1/predict", content=data)
+    assert busy.status_code == 429 and busy.json()["status"] == 429
+    assert client.get("/health").status_code == 200  # the service still answers
+    release.set()
+    worker.join(10)
+    assert first[0].status_code == 200
+    assert client.post("/v1/predict", content=data).status_code == 200
