@@ -34,18 +34,24 @@ SETTINGS = [  # (hidden, layers, crop frames or None for whole clips)
 ]
 
 
+def fold1_sequences(data: Path) -> tuple[list[np.ndarray], np.ndarray, SequenceData]:
+    """RAVDESS fold 1's standardised MFCC sequences: training actors' with their labels, and
+    the two validation actors' as a dataset (the test actors are not touched)."""
+    manifest = read_corpus("ravdess", data / "ravdess")
+    table = extract(manifest, ["mfcc"], progress=False)["mfcc"]
+    split = make_splits("ravdess-emobox", manifest, n_val_speakers=2)[0]
+    y = np.asarray(manifest.label_indices())
+    scaler = Standardizer.fit([table[int(i)] for i in split.train])
+    sequences = [scaler(table[int(i)]) for i in split.train]
+    return sequences, y[split.train], SequenceData([scaler(table[int(i)]) for i in split.val], y[split.val])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    manifest = read_corpus("ravdess", args.data / "ravdess")
-    table = extract(manifest, ["mfcc"], progress=False)["mfcc"]
-    split = make_splits("ravdess-emobox", manifest)[0]
-    y = np.asarray(manifest.label_indices())
-    scaler = Standardizer.fit([table[int(i)] for i in split.train])
-    sequences = [scaler(table[int(i)]) for i in split.train]
-    val = SequenceData([scaler(table[int(i)]) for i in split.val], y[split.val])
+    sequences, labels, val = fold1_sequences(args.data)
     lines = [
         f"Machine: {describe_machine()}",
         "",
@@ -55,7 +61,7 @@ def main() -> None:
     for hidden, layers, crop in SETTINGS:
         torch.manual_seed(0)
         model = build_model("lstm_stream", 13, 8, {"hidden_size": hidden, "num_layers": layers})
-        train = SequenceData(sequences, y[split.train], SequenceAugment(crop_frames=crop))
+        train = SequenceData(sequences, labels, SequenceAugment(crop_frames=crop))
         start = time.perf_counter()
         Trainer(TrainConfig(epochs=1), progress=False).fit(model, train, val, 8)
         seconds = time.perf_counter() - start

@@ -12,15 +12,12 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
+from lstm_cost import fold1_sequences  # this folder's sibling script
 
-from emovox.corpora import read_corpus
-from emovox.features import extract
 from emovox.machine import describe_machine
 from emovox.models import build_model
-from emovox.protocols import make_splits
-from emovox.training import SequenceAugment, SequenceData, Standardizer, TrainConfig, Trainer
+from emovox.training import SequenceAugment, SequenceData, TrainConfig, Trainer
 
 VARIANTS = [  # (crop frames, learning rate, time masks)
     (140, 2e-3, 2),
@@ -37,13 +34,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    manifest = read_corpus("ravdess", args.data / "ravdess")
-    table = extract(manifest, ["mfcc"], progress=False)["mfcc"]
-    split = make_splits("ravdess-emobox", manifest, n_val_speakers=2)[0]
-    y = np.asarray(manifest.label_indices())
-    scaler = Standardizer.fit([table[int(i)] for i in split.train])
-    sequences = [scaler(table[int(i)]) for i in split.train]
-    val = SequenceData([scaler(table[int(i)]) for i in split.val], y[split.val])
+    sequences, labels, val = fold1_sequences(args.data)
     lines = [
         f"Machine: {describe_machine()}",
         "",
@@ -56,9 +47,7 @@ def main() -> None:
         model = build_model("lstm_stream", 13, 8, {"hidden_size": 128, "num_layers": 2})
         start = time.time()
         config = TrainConfig(epochs=30, lr=lr, patience=100)
-        result = Trainer(config, progress=False).fit(
-            model, SequenceData(sequences, y[split.train], augment), val, 8
-        )
+        result = Trainer(config, progress=False).fit(model, SequenceData(sequences, labels, augment), val, 8)
         lines.append(f"| {crop / 100:.1f} s | {lr:g} | {masks} | {100 * result.best_val_uar:.1f} "
                      f"| {result.best_epoch} | {(time.time() - start) / 60:.1f} |")  # fmt: skip
         print(lines[-1], flush=True)
