@@ -11,6 +11,8 @@ corpus only) and is tested on every clip of the other corpus with those labels:
 - adapted per speaker: each test speaker's clips normalise themselves (`--adapt` on a batch of
   one speaker's recordings, emotions mixed);
 - adapted per corpus: all test clips as one recording set-up.
+
+Adaptation applies to utterance-level features only (see emovox.inference.adaptation).
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ def run(family: str, train: str, test: str, data: Path, work: Path) -> dict:
     corpus_adaptation = Adaptation()
     for f in features:
         corpus_adaptation.add(f)
+    adaptable = predictor.adaptable
     return {
         "family": family,
         "features": "+".join(m.extractor.name for m in predictor.members),
@@ -86,9 +89,15 @@ def run(family: str, train: str, test: str, data: Path, work: Path) -> dict:
         "clips": len(y),
         "train_minutes": round(minutes, 1),
         "per_file": scores(predictor, features, y),
-        "adapted_speaker": classification_report(y, per_speaker_pred, predictor.labels),
-        "adapted_corpus": scores(predictor, features, y, corpus_adaptation),
+        "adapted_speaker": classification_report(y, per_speaker_pred, predictor.labels)
+        if adaptable
+        else None,
+        "adapted_corpus": scores(predictor, features, y, corpus_adaptation) if adaptable else None,
     }
+
+
+def percent(report: dict | None) -> str:
+    return f"{100 * report['uar']:.1f}" if report else "- (frame features)"
 
 
 def table(results: list[dict]) -> str:
@@ -105,7 +114,7 @@ def table(results: list[dict]) -> str:
         lines.append(
             f"| {r['family']} | {r['features']} | {r['train']} -> {r['test']} | {r['clips']} "
             f"| {100 * r['per_file']['uar']:.1f} | {100 * r['per_file']['wa']:.1f} "
-            f"| {100 * r['adapted_speaker']['uar']:.1f} | {100 * r['adapted_corpus']['uar']:.1f} "
+            f"| {percent(r['adapted_speaker'])} | {percent(r['adapted_corpus'])} "
             f"| {r['train_minutes']} |"
         )
     return "\n".join(lines)

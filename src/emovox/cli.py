@@ -151,6 +151,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from emovox.inference import EmotionPredictor
 
     predictor = EmotionPredictor.load(args.model, backend=args.backend)
+    if args.adapt and not predictor.adaptable:
+        print("emovox: note: --adapt changes nothing for this model: it reads frame features only "
+              "(adaptation normalises utterance-level features)", file=sys.stderr)  # fmt: skip
     if args.timeline:
         failed = 0
         for path in args.files:

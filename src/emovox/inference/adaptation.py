@@ -5,17 +5,16 @@ another room, microphone or voice shift those features as a whole; given several
 recordings of the same speaker or set-up, their own feature mean and spread replace the
 training statistics (the test-time counterpart of per-speaker normalisation):
 
-    x -> (x - mean_adapt) / std_adapt * std_train + mean_train     (utterance vectors)
-    x -> x - mean_adapt + mean_train                                (frame features)
+    x -> (x - mean_adapt) / std_adapt * std_train + mean_train
 
-Frame features (MFCC, log-mel) only have their mean moved: a room or microphone adds a
-constant per band in the log domain, while the spread across frames carries the emotion
-(re-scaling it cost the CRNN accuracy in the cross-corpus test).
+It applies to utterance-level feature sets (statistics over a clip's speech). Frame-level
+models (the CRNN, the streaming LSTM) are left as they are: statistics over frames mix speech
+and pauses in proportions that differ between recordings, and moving them cost the CRNN
+accuracy in the cross-corpus test instead of gaining any.
 
-The adapted statistics shrink toward the training ones by a prior worth `prior` observations
-(utterance vectors: 5 clips; frame features: 300 frames = 3 s), so a handful of files moves
-them only partly. It assumes the recordings mix emotions: statistics of a batch that is all
-one emotion absorb that emotion.
+The adapted statistics shrink toward the training ones by a prior worth 5 clips, so a handful
+of files moves them only partly. It assumes the recordings mix emotions: statistics of a batch
+that is all one emotion absorb that emotion.
 """
 
 from __future__ import annotations
@@ -28,8 +27,7 @@ from emovox.errors import FeatureError
 from emovox.features import Level
 from emovox.training.scaler import Standardizer
 
-PRIOR = {Level.UTTERANCE: 5.0, Level.FRAME: 300.0}
-RESCALE = {Level.UTTERANCE: True, Level.FRAME: False}
+PRIOR = 5.0  # clips
 
 
 @dataclass
@@ -75,12 +73,14 @@ class Adaptation:
             rows = np.atleast_2d(rows)
             self.stats.setdefault(name, RunningStats(rows.shape[1])).add(rows)
 
+    @staticmethod
+    def applies_to(level: Level) -> bool:
+        return level is Level.UTTERANCE
+
     def transform(self, name: str, level: Level, training: Standardizer, x: np.ndarray) -> np.ndarray:
         """Features re-standardised with the adapted statistics, in the training scale."""
         stats = self.stats.get(name)
-        if stats is None or stats.count == 0:
+        if not self.applies_to(level) or stats is None or stats.count == 0:
             return x
-        adapted = stats.blended(training, PRIOR[level])
-        if not RESCALE[level]:
-            return (x - adapted.mean + training.mean).astype(np.float32)
+        adapted = stats.blended(training, PRIOR)
         return ((x - adapted.mean) / adapted.std * training.std + training.mean).astype(np.float32)

@@ -81,6 +81,11 @@ class EmotionPredictor:
         return self.model.audio
 
     @property
+    def adaptable(self) -> bool:
+        """True when some member reads utterance-level features, which adaptation normalises."""
+        return any(Adaptation.applies_to(m.extractor.level) for m in self.members)
+
+    @property
     def streams_frames(self) -> bool:
         """True when every member is a streaming LSTM: streams carry state frame by frame."""
         return all(m.steps for m in self.members)

@@ -25,7 +25,6 @@ import soxr
 from emovox.audio import prepare_signal
 from emovox.errors import AudioError, ConfigError, EmovoxError, choice
 from emovox.features import FrameMfcc, StreamingMfcc
-from emovox.features import Level as FeatureLevel
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.result import Prediction, StreamUpdate
 
@@ -155,16 +154,9 @@ class StreamingSession:
         frames, numbers = self._mfcc.push_indexed(x)
         before_sum, before_count, before_last = self._sum, self._count, self._last
         if len(frames):
-            if self._adaptation is not None:
-                self._adaptation.add({self._mfcc_extractor.name: frames})
-            per_member = []
+            per_member = []  # frame features are never adapted (see emovox.inference.adaptation)
             for i, member in enumerate(self.predictor.members):
-                x = frames
-                if self._adaptation is not None:
-                    x = self._adaptation.transform(
-                        member.extractor.name, FeatureLevel.FRAME, member.artifact.scaler, x
-                    )
-                probabilities, self._states[i] = member.backend.frames(x, self._states[i])
+                probabilities, self._states[i] = member.backend.frames(frames, self._states[i])
                 per_member.append(probabilities)
             probabilities = np.mean(per_member, axis=0)  # (k, classes)
             cumulative = self._sum + np.cumsum(probabilities, axis=0, dtype=np.float64)
