@@ -108,7 +108,9 @@ class EmotionPredictor:
 
     # -- clips ------------------------------------------------------------------------------
 
-    def signal(self, source: AudioInput, sample_rate: int | None = None, config: AudioConfig | None = None):
+    def signal(
+        self, source: AudioInput, sample_rate: int | None = None, config: AudioConfig | None = None
+    ) -> np.ndarray:
         """The prepared signal (mono, model rate, peak-normalised) of any accepted input."""
         config = config or self.audio
         if isinstance(source, np.ndarray):

@@ -222,6 +222,15 @@ def parse_start(text: str) -> tuple[StreamConfig, str]:
     return StreamConfig(sample_rate=rate, **{"level": InputLevel.RUNNING_PEAK, **options}), fmt
 
 
+def is_end(text: str) -> bool:
+    """Whether a text message is the client's `{"event": "end"}`."""
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(message, dict) and message.get("event") == "end"
+
+
 async def _serve_stream(websocket: WebSocket, predictor: EmotionPredictor, limits: ServiceLimits) -> None:
     idle = limits.idle_timeout_seconds
     try:
@@ -255,10 +264,10 @@ async def _serve_stream(websocket: WebSocket, predictor: EmotionPredictor, limit
         if message["type"] == "websocket.disconnect":
             return
         if message.get("text") is not None:
-            if message["text"].strip() in ('{"event": "end"}', '{"event":"end"}', "end"):
+            if is_end(message["text"]):
                 await finish("end of stream")
                 return
-            await websocket.send_json({"error": 'text messages after the start: only {"event": "end"}'})
+            await websocket.send_json({"error": 'after the start message the only text is {"event": "end"}'})
             continue
         data = message.get("bytes") or b""
         if len(data) > limits.max_chunk_bytes:
