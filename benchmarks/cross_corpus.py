@@ -37,7 +37,7 @@ from emovox.training.metrics import classification_report
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ("neutral", "happy", "sad", "angry", "fearful", "disgust")
-FAMILIES = ["logreg", "mlp", "mlp_combined", "crnn", "lstm_stream"]
+FAMILIES = ["logreg", "mlp", "mlp110", "mlp_robust", "mlp_combined", "crnn"]
 DIRECTIONS = [("ravdess", "emodb"), ("emodb", "ravdess")]
 VAL_SPEAKERS = {"ravdess": 2, "emodb": 1}
 
@@ -125,12 +125,13 @@ def main() -> None:
     parser.add_argument("--families", nargs="+", default=FAMILIES)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "cross_corpus.md")
+    parser.add_argument("--table-only", action="store_true", help="only rebuild the table from the JSON")
     args = parser.parse_args()
     results_path = args.out.with_suffix(".json")
     done = json.loads(results_path.read_text()) if results_path.exists() else []
-    keep = [r for r in done if r["family"] not in args.families]
+    keep = [r for r in done if args.table_only or r["family"] not in args.families]
     with tempfile.TemporaryDirectory() as tmp:
-        for family in args.families:
+        for family in [] if args.table_only else args.families:
             for train, test in DIRECTIONS:
                 result = run(family, train, test, args.data, Path(tmp))
                 keep.append(result)
