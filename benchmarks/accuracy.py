@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from emovox.evaluation import load_experiment, run_cv
-from emovox.machine import describe_machine
 from emovox.training.metrics import classification_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,8 +88,17 @@ HEADER = [
 ]
 
 
+def machines() -> dict[str, str]:
+    """Each machine a committed report ran on, with a letter for the table's minutes column."""
+    seen = sorted(
+        {json.loads(p.read_text()).get("machine", "?") for p in (ROOT / "results").glob("*/report.json")}
+    )
+    return {machine: "abcdefgh"[i] for i, machine in enumerate(seen)}
+
+
 def family_rows(suffix: str = "") -> list[str]:
     lines = []
+    letters = machines()
     for family in FAMILIES:
         cells, features = [], ""
         if not any((ROOT / "results" / f"{c}-{family}{suffix}").exists() for c in CORPORA) and suffix:
@@ -105,14 +113,15 @@ def family_rows(suffix: str = "") -> list[str]:
             cells += [
                 f"{100 * r['uar_mean']:.1f} ± {100 * r['uar_std']:.1f}",
                 f"{100 * r['wa_mean']:.1f} ± {100 * r['wa_std']:.1f}",
-                f"{r['seconds'] / 60:.1f}",
+                f"{r['seconds'] / 60:.1f} ({letters[r.get('machine', '?')]})",
             ]
         lines.append(f"| {family} | {features} | " + " | ".join(cells) + " |")
     return lines
 
 
 def table() -> str:
-    lines = [f"Machine: {describe_machine()}", "", *HEADER, *family_rows()]
+    lines = [*(f"Machine ({letter}): {machine}" for machine, letter in machines().items()), "", *HEADER,
+             *family_rows()]  # fmt: skip
     cells = []
     members: dict[str, str] = {}
     for corpus in CORPORA:
@@ -153,7 +162,7 @@ def table() -> str:
     lines += [
         "",
         "Mean ± std over folds. *Minutes for the whole run, feature extraction included unless "
-        "it was cached, on the machine above while other jobs shared it. RAVDESS: 8 classes, "
+        "it was cached, on the machine of its letter, while other jobs shared it. RAVDESS: 8 classes, "
         "six EmoBox speaker-independent folds (4 test actors; neural models stop early on 2 "
         "validation actors). EmoDB: 7 classes, leave one speaker out (1 validation speaker). "
         "svm/logreg choose C by speaker-grouped 5-fold CV inside the training speakers.",
