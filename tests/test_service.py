@@ -76,6 +76,8 @@ def test_bad_uploads_get_clear_4xx(client, ravdess_clip) -> None:
     assert status == 422
     status, body = post(files={"other": ("a.wav", b"123", "audio/wav")})
     assert status == 422 and "file" in body["error"]
+    status, body = post(content=b"--x\r\nnot a part", headers={"content-type": "multipart/form-data"})
+    assert status == 422 and "multipart" in body["error"]
     long = io.BytesIO()
     sf.write(long, np.full(16_000 * 31, 0.1, np.float32), 16_000, format="FLAC")
     status, body = post(content=long.getvalue())

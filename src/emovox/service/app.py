@@ -15,6 +15,8 @@ from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
 from emovox import __version__
 from emovox.audio import AudioConfig
@@ -96,8 +98,9 @@ async def audio_bytes(request: Request, limit: int) -> bytes:
 
         try:
             form = await Request(request.scope, replay).form(max_files=1, max_fields=10)
-        except Exception as exc:  # the multipart parser's own errors: a malformed form
-            raise HttpError(422, f"malformed multipart form: {exc}") from exc
+        except (HTTPException, MultiPartException) as exc:  # what the parser says of a malformed form
+            detail = getattr(exc, "detail", None) or getattr(exc, "message", exc)
+            raise HttpError(422, f"malformed multipart form: {detail}") from exc
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise HttpError(422, "multipart form needs a file field named 'file'")
