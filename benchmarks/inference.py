@@ -173,7 +173,7 @@ async def post_load(url: str, body: bytes, seconds: float, clients: int) -> tupl
 
 
 @contextlib.contextmanager
-def served(model: Path | str, streams: int) -> Iterator[int]:
+def served(model: Path | str, streams: int, backend: str = "onnx") -> Iterator[int]:
     """`emovox serve` in its own process on a free port, until the block ends."""
     import httpx
 
@@ -181,7 +181,7 @@ def served(model: Path | str, streams: int) -> Iterator[int]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     server = subprocess.Popen(
         [sys.executable, "-m", "emovox", "serve", "--model", str(model), "--port", str(port),
-         "--max-streams", str(max(streams, 200))],
+         "--max-streams", str(max(streams, 200)), "--backend", backend],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -197,13 +197,15 @@ def served(model: Path | str, streams: int) -> Iterator[int]:
         server.wait(10)
 
 
-def bench_streams(model: Path | str, name: str, clip: Path, streams: int, seconds: float) -> str:
+def bench_streams(
+    model: Path | str, name: str, clip: Path, streams: int, seconds: float, backend: str = "onnx"
+) -> str:
     signal = load_audio(clip)
     repeats = int(np.ceil(seconds * 16_000 / len(signal)))
     pcm = (np.tile(signal, repeats) * 32767).astype("<i2").tobytes()  # the clip looped for `seconds`
     latencies: list[float] = []
     lost: list[int] = []
-    with served(model, streams) as port:
+    with served(model, streams, backend) as port:
 
         async def run() -> None:
             url = f"ws://127.0.0.1:{port}/v1/stream"
@@ -211,7 +213,8 @@ def bench_streams(model: Path | str, name: str, clip: Path, streams: int, second
 
         asyncio.run(run())
     return (
-        f"| service, {name}: {streams} live streams, 100 ms chunks in real time for {seconds:.0f} s "
+        f"| service, {name} ({backend}): {streams} live streams, 100 ms chunks in real time "
+        f"for {seconds:.0f} s "
         f"| chunk-to-result latency p50 {1000 * percentile(latencies, 50):.0f} ms, "
         f"p99 {1000 * percentile(latencies, 99):.0f} ms; chunks without a result: {sum(lost)} "
         f"of {streams * (int(seconds * 10) - 1)} |"
@@ -219,15 +222,16 @@ def bench_streams(model: Path | str, name: str, clip: Path, streams: int, second
 
 
 def bench_posts(
-    model: Path | str, name: str, clip: Path, clip_seconds: float, seconds: float, clients: int
-) -> str:
-    with served(model, 1) as port:
+    model: Path | str, name: str, clip: Path, clip_seconds: float, seconds: float, clients: int,
+    backend: str = "onnx",
+) -> str:  # fmt: skip
+    with served(model, 1, backend) as port:
         count, latencies, errors = asyncio.run(
             post_load(f"http://127.0.0.1:{port}/v1/predict", clip.read_bytes(), seconds, clients)
         )
     return (
-        f"| service, {name}: POST /v1/predict, {clip_seconds:.1f} s FLAC, {clients} concurrent clients "
-        f"for {seconds:.0f} s | {count / seconds:.1f} requests/s, "
+        f"| service, {name} ({backend}): POST /v1/predict, {clip_seconds:.1f} s FLAC, "
+        f"{clients} concurrent clients for {seconds:.0f} s | {count / seconds:.1f} requests/s, "
         f"p50 {1000 * percentile(latencies, 50):.0f} ms, p99 {1000 * percentile(latencies, 99):.0f} ms, "
         f"errors {errors} |"
     )
@@ -257,7 +261,12 @@ def main() -> None:
         rows += bench_predict({"bundled default": bundled_path("default") if not args.model else args.model,
                                **models}, clip, seconds, args.repeats)  # fmt: skip
         if not args.skip_service:
-            rows.append(bench_streams(models["lstm_stream"], "lstm_stream", clip, args.streams, args.seconds))
+            for backend in ("onnx", "torch"):
+                rows.append(
+                    bench_streams(
+                        models["lstm_stream"], "lstm_stream", clip, args.streams, args.seconds, backend
+                    )
+                )
             rows.append(
                 bench_streams(served_model, "bundled default", clip, args.window_streams, args.seconds)
             )

@@ -3,7 +3,8 @@
     python scripts/readme_tables.py [--check]
 
 Each `<!-- include: PATH -->` ... `<!-- end include -->` block of README.md is replaced by the
-file at PATH (its `<!-- written by ... -->` line and a leading `# title` dropped). `--check` fails when the README
+file at PATH (its `<!-- written by ... -->` line and a leading `# title` dropped; a .txt file
+as a code block). `--check` fails when the README
 is out of date instead of writing it (the test suite runs that).
 """
 
@@ -24,8 +25,10 @@ def render(readme: str) -> str:
         lines = [line for line in lines if not line.startswith("<!-- written by")]
         if lines and lines[0].startswith("# "):  # a report's own title: the README has its own
             lines = lines[1:]
-        body = "".join(lines)
-        return f"{match.group(1)}{body.strip()}\n{match.group(4)}"
+        body = "".join(lines).strip()
+        if match["path"].endswith(".txt"):  # command output: shown as it printed
+            body = f"```text\n{body}\n```"
+        return f"{match.group(1)}{body}\n{match.group(4)}"
 
     return BLOCK.sub(include, readme)
 

@@ -25,7 +25,7 @@ def test_bundled_model_is_small_and_has_a_card() -> None:
     size = sum(f.stat().st_size for f in path.iterdir())
     assert size < 5 * 1024 * 1024
     card = (path / "MODEL_CARD.md").read_text()
-    for needed in ("Training data", "ravdess", "emodb", "speaker-kfold", "recall", "Known limits"):
+    for needed in ("Training data", "ravdess", "emodb", "speaker-kfold", "Recall per class", "Known limits"):
         assert needed in card
     metadata = json.loads((path / "metadata.json").read_text())
     assert {"ravdess/23", "ravdess/24"}.isdisjoint(metadata["train_speakers"] + metadata["val_speakers"])

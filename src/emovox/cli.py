@@ -287,9 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--out", required=True, help="ensemble directory to write")
     ensemble.set_defaults(func=cmd_ensemble)
 
-    def model_args(p: argparse.ArgumentParser) -> None:
+    def model_args(p: argparse.ArgumentParser, backend: str = "torch") -> None:
         p.add_argument("--model", default="default", help="model or ensemble directory (default: bundled)")
-        p.add_argument("--backend", choices=["torch", "onnx"], default="torch", help="inference runtime")
+        p.add_argument("--backend", choices=["torch", "onnx"], default=backend,
+                       help=f"inference runtime (default: {backend})")  # fmt: skip
 
     predict = commands.add_parser("predict", help="emotions of audio files")
     predict.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...)")
@@ -310,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     serve = commands.add_parser("serve", help="HTTP/WebSocket service and web page")
-    model_args(serve)
+    model_args(serve, backend="onnx")  # twice as fast per stream and per clip (benchmarks/inference.py)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--max-upload-mb", type=int, default=20)

@@ -28,6 +28,7 @@ from torch import nn
 
 from emovox import __version__
 from emovox.audio import AudioConfig
+from emovox.corpora import LANGUAGES
 from emovox.errors import EmovoxError
 from emovox.features import FeatureExtractor, get_extractor
 from emovox.models import build_model
@@ -184,6 +185,9 @@ def _classical_model(
 
 def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
     cv = metadata.get("cross_validation")
+    corpora = metadata.get("corpora", [])
+    languages = sorted({LANGUAGES.get(c, "unknown") for c in corpora})
+    held_out = metadata.get("held_out_speakers") or []
     lines = [
         f"# emovox model: {config['model']['name']} on {config['features']['set']}",
         "",
@@ -191,9 +195,10 @@ def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
         "",
         "## Training data",
         "",
-        f"- Corpora: {', '.join(metadata.get('corpora', []))} (acted emotional speech).",
+        f"- Corpora: {', '.join(corpora)} (acted emotional speech; {', '.join(languages)}).",
         f"- Training speakers: {len(metadata.get('train_speakers', []))}; "
         f"validation speakers (early stopping): {', '.join(metadata.get('val_speakers', []))}.",
+        *([f"- Held out of all training: {', '.join(held_out)}."] if held_out else []),
         f"- Seed: {metadata.get('seed')}; {metadata.get('selection', 'selection not recorded')}.",
         "",
         "## Evaluation",
@@ -201,21 +206,30 @@ def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
     ]
     if cv:
         lines.append(
-            f"Speaker-independent cross-validation (`{cv['protocol']}`): UAR {100 * cv['uar_mean']:.1f} ± "
-            f"{100 * cv['uar_std']:.1f} %, WA {100 * cv['wa_mean']:.1f} ± {100 * cv['wa_std']:.1f} %."
+            f"Speaker-independent cross-validation (`{cv['protocol']}`, no speaker in both training and "
+            f"test): UAR {100 * cv['uar_mean']:.1f} ± {100 * cv['uar_std']:.1f} %, "
+            f"WA {100 * cv['wa_mean']:.1f} ± {100 * cv['wa_std']:.1f} %. Recall per class:"
         )
-        per_class = cv.get("per_class_recall", {})
-        lines += [f"- {label}: recall {100 * r:.1f} %" for label, r in per_class.items()]
+        lines.append("")
+        lines += [f"- {label}: {100 * r:.1f} %" for label, r in cv.get("per_class_recall", {}).items()]
+        if cv.get("confusions"):
+            lines += ["", "Its most frequent mistakes in that evaluation:", ""]
+            lines += [f"- {c['true']} heard as {c['predicted']}: {100 * c['rate']:.1f} % of {c['true']} clips"
+                      for c in cv["confusions"]]  # fmt: skip
     else:
         lines.append("No cross-validation report was attached (`emovox train --cv-report`).")
     lines += [
         "",
         "## Known limits",
         "",
-        "- Trained on acted, studio-quality speech: spontaneous emotion is subtler, and real rooms,",
-        "  microphones and noise differ; expect lower accuracy on such audio.",
-        "- Only the languages of the training corpora were seen.",
-        "- One label per clip; mixed or changing emotions are not modelled.",
+        "- Trained on acted, studio-quality speech by professional actors: spontaneous emotion is",
+        "  subtler and often mixed, so expect many real-world clips to come out as neutral or as the",
+        "  nearest strong emotion, and lower accuracy than above.",
+        "- Rooms, microphones, phone lines, noise and music change the sound; across corpora (another",
+        "  language, studio and cast) accuracy drops a long way (see the README's cross-corpus table).",
+        f"- Only {' and '.join(languages)} speech was seen; other languages and accents are untested.",
+        "- One label per clip; use a timeline for recordings whose emotion changes.",
+        "- Not for decisions about people: emotion recognition from voice is unreliable evidence.",
         "",
         f"Versions: {json.dumps(metadata.get('versions', {}))}",
     ]

@@ -25,7 +25,14 @@ def cv_summary(report_path: str | Path) -> dict[str, Any]:
     report = json.loads(Path(report_path).read_text())
     confusion = np.array(report["confusion"])
     recall = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    rates = confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    np.fill_diagonal(rates, 0)
+    worst = np.dstack(np.unravel_index(np.argsort(rates, axis=None)[::-1][:3], rates.shape))[0]
+    labels = report["labels"]
     return {
+        "confusions": [
+            {"true": labels[i], "predicted": labels[j], "rate": float(rates[i, j])} for i, j in worst
+        ],
         "protocol": report["protocol"],
         "uar_mean": report["uar_mean"],
         "uar_std": report["uar_std"],
@@ -67,6 +74,7 @@ def train_and_save(
     metadata: dict[str, Any] = {
         "experiment": experiment.to_dict(),
         "corpora": list(experiment.data.corpora),
+        "held_out_speakers": list(experiment.data.exclude_speakers),
         "train_speakers": sorted(set(speakers) - val),
         "val_speakers": sorted(val),
         "seed": experiment.train.seed,

@@ -26,6 +26,8 @@ READERS: dict[str, Callable[[], CorpusReader]] = {
     "folder": FolderReader,
 }
 CORPUS_NAMES = (*READERS, "csv")
+LANGUAGES = {"ravdess": "English (North American)", "emodb": "German", "tess": "English (Canadian)",
+             "cremad": "English (American)", "savee": "English (British)"}  # fmt: skip
 
 
 def read_corpus(name: str, root: str | Path, strict: bool = False) -> Manifest:
@@ -40,6 +42,7 @@ def read_corpus(name: str, root: str | Path, strict: bool = False) -> Manifest:
 
 __all__ = [
     "CORPUS_NAMES",
+    "LANGUAGES",
     "READERS",
     "SHARED_LABELS",
     "SHARED_MAPPING",

@@ -9,7 +9,7 @@ def serve(
     model: str = "default",
     host: str = "127.0.0.1",
     port: int = 8000,
-    backend: str = "torch",
+    backend: str = "onnx",
     limits: ServiceLimits | None = None,
     torch_threads: int = 1,
 ) -> None:

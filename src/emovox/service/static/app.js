@@ -7,8 +7,12 @@ const EMOJI = {
   disgust: "🤢", surprised: "😲", surprise: "😲", boredom: "🥱", anxiety: "😰", excited: "🤩",
   frustrated: "😤", contempt: "😒", other: "❔",
 };
-const PALETTE = ["#7d8590", "#5fb3a1", "#f2b134", "#4a78c2", "#d64541", "#8e5cc4", "#6a994e", "#e07b39",
-  "#3aa6c9", "#c2577f"];
+const COLOURS = {
+  neutral: "#7d8590", calm: "#5fb3a1", happy: "#f2b134", sad: "#4a78c2", angry: "#d64541",
+  fearful: "#8e5cc4", fear: "#8e5cc4", disgust: "#6a994e", surprised: "#e07b39", surprise: "#e07b39",
+  boredom: "#a0826d",
+};
+const PALETTE = ["#3aa6c9", "#c2577f", "#9c6b30", "#2f4858", "#b5a642"];  // labels without a colour of their own
 const CHART_SECONDS = 10;
 
 const state = { labels: [], history: [], socket: null, audio: null, updates: 0 };
@@ -19,7 +23,8 @@ function emojiFor(label) {
 }
 
 function colourFor(index) {
-  return PALETTE[index % PALETTE.length];
+  const label = String(state.labels[index] || "").toLowerCase();
+  return COLOURS[label] || PALETTE[index % PALETTE.length];
 }
 
 function showError(id, message) {
