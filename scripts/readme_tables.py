@@ -42,7 +42,7 @@ def main() -> int:
     wanted = render(current)
     if args.check:
         if wanted != current:
-            print("README.md tables differ from results/: run python scripts/readme_tables.py", file=sys.stderr)
+            print("README.md tables differ from results/: run scripts/readme_tables.py", file=sys.stderr)
             return 1
         return 0
     path.write_text(wanted)
