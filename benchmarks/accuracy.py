@@ -57,10 +57,14 @@ def run_random_split(family: str, data_dir: str) -> None:
 
 
 def ensemble(corpus: str) -> dict | None:
-    """Soft voting over the members that have run: mean of their per-clip test probabilities."""
+    """Soft voting over the members that have run: mean of their per-clip test probabilities.
+
+    The per-clip predictions are not committed, so the result is kept in
+    results/CORPUS-ensemble.json and read from there when they are absent."""
+    saved = ROOT / "results" / f"{corpus}-ensemble.json"
     members = [m for m in ENSEMBLE if (ROOT / "results" / f"{corpus}-{m}" / "predictions.jsonl").exists()]
     if len(members) < 2:
-        return None
+        return json.loads(saved.read_text()) if saved.exists() else None
     by_member = []
     for m in members:
         lines = (ROOT / "results" / f"{corpus}-{m}" / "predictions.jsonl").read_text().splitlines()
@@ -74,11 +78,9 @@ def ensemble(corpus: str) -> dict | None:
     for items in folds.values():
         y = [label for label, _ in items]
         scores.append(classification_report(y, [int(p.argmax()) for _, p in items], labels))
-    return {
-        "members": members,
-        "uar": [s["uar"] for s in scores],
-        "wa": [s["wa"] for s in scores],
-    }
+    result = {"members": members, "uar": [s["uar"] for s in scores], "wa": [s["wa"] for s in scores]}
+    saved.write_text(json.dumps(result, indent=1))
+    return result
 
 
 HEADER = [
