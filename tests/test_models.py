@@ -74,3 +74,15 @@ def test_crnn_ignores_padding() -> None:
         alone, _ = model(clip, lengths=torch.tensor([96]))
         batched, _ = model(padded, lengths=torch.tensor([96]))
     torch.testing.assert_close(alone, batched, atol=1e-5, rtol=1e-5)
+
+
+def test_msse_bilstm_pool_sets_the_recurrent_length_and_is_checked() -> None:
+    torch.manual_seed(0)
+    seen: list[int] = []
+    for pool in (2, 4):
+        model = build_model("msse_bilstm", 392, 8, {"pool": pool}).eval()
+        model.lstm1.register_forward_hook(lambda _m, args, _out: seen.append(args[0].shape[1]))
+        assert model(torch.randn(2, 392)).shape == (2, 8)
+    assert seen == [196, 98]
+    with pytest.raises(ConfigError, match="pool"):
+        build_model("msse_bilstm", 392, 8, {"pool": 0})

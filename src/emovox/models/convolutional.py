@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from emovox.errors import ConfigError
 from emovox.models.recurrent import vector_as_sequence
 
 
@@ -22,14 +23,15 @@ class CnnConfig:
     dropout: float = 0.3
 
 
-def conv_block(c_in: int, c_out: int, kernel: int, dropout: float, pool: bool = True) -> nn.Sequential:
+def conv_block(c_in: int, c_out: int, kernel: int, dropout: float, pool: int = 2) -> nn.Sequential:
+    """Conv -> batch norm -> ReLU -> max-pool by `pool` (1: none) -> dropout."""
     layers: list[nn.Module] = [
         nn.Conv1d(c_in, c_out, kernel, padding="same"),
         nn.BatchNorm1d(c_out),
         nn.ReLU(),
     ]
-    if pool:
-        layers.append(nn.MaxPool1d(2))
+    if pool > 1:
+        layers.append(nn.MaxPool1d(pool))
     layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
 
@@ -70,6 +72,11 @@ class MsseBiLstmConfig:
     lstm_sizes: tuple[int, int] = (128, 64)
     dense: tuple[int, ...] = (256, 128)
     dropout: float = 0.3
+    pool: int = 2  # the branches' max-pool: the BiLSTM runs over input_dim / pool steps
+
+    def __post_init__(self) -> None:
+        if self.pool < 1 or self.channels < 1 or not self.kernels:
+            raise ConfigError(f"msse_bilstm needs pool >= 1, channels >= 1 and kernels, got {self}")
 
 
 class SqueezeExcitation(nn.Module):
@@ -92,7 +99,7 @@ class MultiScaleSeBiLstm(nn.Module):
     def __init__(self, input_dim: int, num_classes: int, config: MsseBiLstmConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or MsseBiLstmConfig()
-        self.branches = nn.ModuleList(conv_block(1, c.channels, k, c.dropout) for k in c.kernels)
+        self.branches = nn.ModuleList(conv_block(1, c.channels, k, c.dropout, c.pool) for k in c.kernels)
         width = c.channels * len(c.kernels)
         self.se = SqueezeExcitation(width, c.se_reduction)
         self.lstm1 = nn.LSTM(width, c.lstm_sizes[0], batch_first=True, bidirectional=True)
