@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from publish import publish
 
 from emovox.evaluation import load_experiment, run_cv
 from emovox.training.metrics import classification_report
@@ -225,8 +226,7 @@ def main() -> None:
         for family in args.random_split:
             run_random_split(family, args.data)
     text = table()
-    (ROOT / "results" / "accuracy.md").write_text(f"<!-- written by benchmarks/accuracy.py -->\n{text}\n")
-    print(text)
+    publish(text, ROOT / "results" / "accuracy.md", __file__)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from publish import publish
 
 from emovox.artifact.train import train_and_save
 from emovox.corpora import read_corpus, to_shared
@@ -141,8 +142,7 @@ def main() -> None:
     results_path.parent.mkdir(parents=True, exist_ok=True)
     results_path.write_text(json.dumps(keep, indent=1))
     text = table(keep)
-    args.out.write_text(f"<!-- written by benchmarks/cross_corpus.py -->\n{text}\n")
-    print(text)
+    publish(text, args.out, __file__)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+from publish import publish
 from threadpoolctl import threadpool_limits
 
 from emovox.audio import frame_signal, load_audio
@@ -110,10 +111,7 @@ def main() -> None:
     if not args.clip_only:
         lines += ["", *corpora(args.data)]
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(f"<!-- written by benchmarks/features.py -->\n{text}\n")
+    publish(text, args.out, __file__)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from publish import publish
 
 from emovox.artifact import ModelArtifact
 from emovox.audio import AudioConfig, load_audio
@@ -283,10 +284,7 @@ def main() -> None:
         *rows,
     ]
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(f"<!-- written by benchmarks/inference.py -->\n{text}\n")
+    publish(text, args.out, __file__)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from publish import publish
 
 from emovox.corpora import read_corpus
 from emovox.features import extract
@@ -69,9 +70,7 @@ def main() -> None:
         lines.append(f"| {hidden} x {layers} | {label} | {seconds:.1f} | {seconds * 40 * 6 / 60:.0f} |")
         print(lines[-1], flush=True)
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(f"<!-- written by benchmarks/lstm_cost.py -->\n{text}\n")
+    publish(text, args.out, __file__)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from lstm_cost import fold1_sequences  # this folder's sibling script
+from publish import publish
 
 from emovox.machine import describe_machine
 from emovox.models import build_model
@@ -52,9 +53,7 @@ def main() -> None:
                      f"| {result.best_epoch} | {(time.time() - start) / 60:.1f} |")  # fmt: skip
         print(lines[-1], flush=True)
     text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(f"<!-- written by benchmarks/lstm_search.py -->\n{text}\n")
+    publish(text, args.out, __file__)
 
 
 if __name__ == "__main__":
