@@ -35,7 +35,9 @@ FAMILIES = [
     "lstm_stream",
     "mlp",
     "mlp_combined",
+    "mlp_robust",
     "crnn",
+    "crnn_aug",
 ]
 CORPORA = {
     "ravdess": ["data.corpora=['ravdess']", "data.protocol=ravdess-emobox", "data.n_val_speakers=2"],
@@ -65,11 +67,12 @@ def ensemble(run: str) -> dict | None:
     """Soft voting over the members that have run: mean of their per-clip test probabilities.
 
     `run` names the runs' prefix: a corpus, or "ravdess-random" for the speaker-dependent split.
-    The per-clip predictions are not committed, so the result is kept in
+    It is computed only when every member's predictions are here (a partial vote would be
+    another ensemble). The per-clip predictions are not committed, so the result is kept in
     results/RUN-ensemble.json and read from there when they are absent."""
     saved = ROOT / "results" / f"{run}-ensemble.json"
-    members = [m for m in ENSEMBLE if (ROOT / "results" / f"{run}-{m}" / "predictions.jsonl").exists()]
-    if len(members) < 2:
+    members = ENSEMBLE
+    if not all((ROOT / "results" / f"{run}-{m}" / "predictions.jsonl").exists() for m in members):
         return json.loads(saved.read_text()) if saved.exists() else None
     by_member = []
     for m in members:

@@ -137,3 +137,36 @@ def test_speaker_normalisation_uses_each_speakers_own_statistics(emodb) -> None:
     for speaker in subset.speakers:
         rows = [i for i, u in enumerate(subset) if u.speaker_id == speaker]
         np.testing.assert_allclose(normalised.values[rows].mean(axis=0), 0, atol=1e-4)
+
+
+@pytest.mark.parametrize("model", ["mlp", "logreg"])
+def test_augmented_copies_of_held_out_clips_never_reach_training(tmp_path, emodb, model: str) -> None:
+    """Augmented copies of the clips a model may not train on are poisoned with NaN: a fit that
+    touched one would fail (scikit-learn refuses NaN) or come out non-finite (a network's
+    weights). Networks train on training clips only; classical models on training and
+    validation speakers (their C is chosen by grouped CV over both); test clips never."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    from emovox.evaluation.cv import fit_model
+    from emovox.features.extract import FeatureTable
+
+    subset = emodb[::4]
+    speakers = np.array([u.speaker_id for u in subset])
+    train_idx = np.flatnonzero(~np.isin(speakers, ["emodb/03", "emodb/08"]))
+    val_idx = np.flatnonzero(speakers == "emodb/03")
+    labels = np.asarray(subset.label_indices())
+    values = np.random.default_rng(0).normal(size=(len(subset), 3)) + labels[:, None]
+    table = FeatureTable("toy", ("a", "b", "c"), subset, values)
+    allowed = train_idx if model == "mlp" else np.concatenate([train_idx, val_idx])
+    poisoned = values + 0.1
+    poisoned[np.setdiff1d(np.arange(len(subset)), allowed)] = np.nan
+    copy = dataclasses.replace(table, values=poisoned)
+    experiment = load_experiment(write_config(tmp_path, model), ["train.epochs=2"])
+    fitted = fit_model(experiment, table, train_idx, val_idx, None, False, [copy])
+    if model == "mlp":
+        assert all(torch.isfinite(p).all() for p in fitted.model.parameters())
+    else:
+        assert np.isfinite(fitted.model.predict_proba(values[:5])).all()

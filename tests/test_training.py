@@ -110,3 +110,15 @@ def test_no_training_batch_of_one() -> None:
     x, y = toy_vectors(n=33)
     model = build_model("mlp", 20, 4)  # batch norm: a batch of one would fail
     Trainer(TrainConfig(epochs=1), progress=False).fit(model, VectorData(x, y), VectorData(x, y), 4)
+
+
+def test_an_empty_part_is_a_clear_error() -> None:
+    from emovox.training.data import batch_slices
+
+    assert batch_slices(0, 32) == []
+    x, y = toy_vectors(n=32)
+    empty = VectorData(x[:0], y[:0])
+    trainer = Trainer(TrainConfig(epochs=1), progress=False)
+    for train, val, part in ((empty, VectorData(x, y), "training"), (VectorData(x, y), empty, "validation")):
+        with pytest.raises(ConfigError, match=f"the {part} part is empty"):
+            trainer.fit(build_model("mlp", 20, 4), train, val, 4)

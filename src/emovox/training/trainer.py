@@ -124,6 +124,9 @@ class Trainer:
         self, model: nn.Module, train: Data, val: Data, num_classes: int, resume: bool = False
     ) -> TrainResult:
         c = self.config
+        for part, data in (("training", train), ("validation", val)):
+            if len(data) == 0:
+                raise ConfigError(f"the {part} part is empty: check the protocol's speakers and labels")
         torch.manual_seed(c.seed)
         generator = torch.Generator().manual_seed(c.seed)
         optimizer = torch.optim.AdamW(model.parameters(), lr=c.lr, weight_decay=c.weight_decay)
