@@ -38,7 +38,7 @@ from emovox.training.metrics import classification_report
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ("neutral", "happy", "sad", "angry", "fearful", "disgust")
-FAMILIES = ["logreg", "mlp", "mlp110", "mlp_robust", "mlp_combined", "crnn"]
+FAMILIES = ["logreg", "logreg_compare", "mlp", "mlp110", "mlp_robust", "mlp_combined", "crnn"]
 DIRECTIONS = [("ravdess", "emodb"), ("emodb", "ravdess")]
 VAL_SPEAKERS = {"ravdess": 2, "emodb": 1}
 
