@@ -46,21 +46,23 @@ CORPORA = {
 ENSEMBLE = ["mlp_combined", "mlp", "crnn", "svm"]  # fixed in advance, never chosen on test scores
 
 
-def run_family(family: str, corpus: str, data_dir: str, speaker_norm: bool = False) -> None:
+def run_family(family: str, corpus: str, data_dir: str, resume: bool, speaker_norm: bool = False) -> None:
     name = f"{corpus}-{family}" + ("-spkn" if speaker_norm else "")
-    overrides = [*CORPORA[corpus], f"data.data_dir={json.dumps(data_dir)}", f"name={name}"]
-    if speaker_norm:
-        overrides.append("data.speaker_norm=true")
-    experiment = load_experiment(ROOT / "configs" / f"{family}.toml", overrides)
-    run_cv(experiment, ROOT / "results" / name)
+    variant = ["data.speaker_norm=true"] if speaker_norm else []
+    run(family, name, [*CORPORA[corpus], *variant], data_dir, resume)
 
 
-def run_random_split(family: str, data_dir: str) -> None:
+def run_random_split(family: str, data_dir: str, resume: bool) -> None:
     """The seed's protocol, stratified 80/20 over clips: speakers in both parts (speaker-dependent)."""
-    overrides = [*CORPORA["ravdess"], "data.protocol=random-80-20", f"data.data_dir={json.dumps(data_dir)}",
-                 f"name=ravdess-random-{family}"]  # fmt: skip
+    overrides = [*CORPORA["ravdess"], "data.protocol=random-80-20"]
+    run(family, f"ravdess-random-{family}", overrides, data_dir, resume)
+
+
+def run(family: str, name: str, overrides: list[str], data_dir: str, resume: bool) -> None:
+    """Cross-validate configs/FAMILY.toml under `overrides` into results/NAME."""
+    overrides = [*overrides, f"data.data_dir={json.dumps(data_dir)}", f"name={name}"]
     experiment = load_experiment(ROOT / "configs" / f"{family}.toml", overrides)
-    run_cv(experiment, ROOT / "results" / f"ravdess-random-{family}")
+    run_cv(experiment, ROOT / "results" / name, resume=resume)
 
 
 def ensemble(run: str) -> dict | None:
@@ -107,6 +109,12 @@ def machines() -> dict[str, str]:
     return {machine: "abcdefgh"[i] for i, machine in enumerate(seen)}
 
 
+def minutes(report: dict, letters: dict[str, str]) -> str:
+    """The run's minutes and machine letter; a resumed run's full time was not measured."""
+    letter = letters[report.get("machine", "?")]
+    return f"resumed ({letter})" if report.get("resumed") else f"{report['seconds'] / 60:.1f} ({letter})"
+
+
 def family_rows(suffix: str = "") -> list[str]:
     lines = []
     letters = machines()
@@ -124,7 +132,7 @@ def family_rows(suffix: str = "") -> list[str]:
             cells += [
                 f"{100 * r['uar_mean']:.1f} ± {100 * r['uar_std']:.1f}",
                 f"{100 * r['wa_mean']:.1f} ± {100 * r['wa_std']:.1f}",
-                f"{r['seconds'] / 60:.1f} ({letters[r.get('machine', '?')]})",
+                minutes(r, letters),
             ]
         lines.append(f"| {family} | {features} | " + " | ".join(cells) + " |")
     return lines
@@ -138,9 +146,8 @@ def speaker_dependent_rows() -> list[str]:
         path = ROOT / "results" / f"ravdess-random-{family}" / "report.json"
         if path.exists():
             r = json.loads(path.read_text())
-            minutes = f"{r['seconds'] / 60:.1f} ({letters[r.get('machine', '?')]})"
             wa, uar = 100 * r["wa_mean"], 100 * r["uar_mean"]
-            cells = [family, r["features"], f"{wa:.1f}", f"{uar:.1f}", minutes]
+            cells = [family, r["features"], f"{wa:.1f}", f"{uar:.1f}", minutes(r, letters)]
             rows.append("| " + " | ".join(cells) + " |")
     result = ensemble("ravdess-random")
     if result is not None:
@@ -196,7 +203,9 @@ def table() -> str:
     lines += [
         "",
         "Mean ± std over folds. *Minutes for the whole run, feature extraction included unless "
-        "it was cached, on the machine of its letter, while other jobs shared it. RAVDESS: 8 classes, "
+        "it was cached, on the machine of its letter, while other jobs shared it (resumed: the run "
+        "was interrupted and finished from its checkpoints, so its whole time was not measured). "
+        "RAVDESS: 8 classes, "
         "six EmoBox speaker-independent folds (4 test actors; neural models stop early on 2 "
         "validation actors). EmoDB: 7 classes, leave one speaker out (1 validation speaker). "
         "svm/logreg choose C by speaker-grouped 5-fold CV inside the training speakers.",
@@ -218,16 +227,19 @@ def main() -> None:
         "--random-split", nargs="*", default=[], choices=FAMILIES,
         help="also run these families on the seed's speaker-dependent random split",
     )  # fmt: skip
+    parser.add_argument(
+        "--resume", action="store_true", help="continue interrupted runs from their checkpoints"
+    )
     args = parser.parse_args()
     if not args.table_only:
         for family in args.families:
             for corpus in args.corpora:
-                run_family(family, corpus, args.data)
+                run_family(family, corpus, args.data, args.resume)
         for family in args.speaker_norm:
             for corpus in args.corpora:
-                run_family(family, corpus, args.data, speaker_norm=True)
+                run_family(family, corpus, args.data, args.resume, speaker_norm=True)
         for family in args.random_split:
-            run_random_split(family, args.data)
+            run_random_split(family, args.data, args.resume)
     text = table()
     publish(text, ROOT / "results" / "accuracy.md", __file__)
 

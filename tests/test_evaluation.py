@@ -115,6 +115,12 @@ def test_train_then_evaluate_commands(tmp_path, monkeypatch, capsys) -> None:
         == 0
     )
     assert (model_dir / "MODEL_CARD.md").exists() and (tmp_path / "ck" / "last.pt").exists()
+    weights = (model_dir / "weights.safetensors").read_bytes()
+    again = ["train", config, "--out", str(tmp_path / "again"), "--quiet", "--resume"]
+    assert main(again) == 1  # resuming without the interrupted run's checkpoints
+    assert "checkpoint folder" in capsys.readouterr().err
+    assert main([*again, "--checkpoints", str(tmp_path / "ck")]) == 0  # it had finished: nothing to train
+    assert (tmp_path / "again" / "weights.safetensors").read_bytes() == weights
     capsys.readouterr()
     assert (
         main(["evaluate", str(model_dir), "--corpus", "emodb", "--root", str(corpus_root("emodb")), "--json"])
@@ -170,3 +176,47 @@ def test_augmented_copies_of_held_out_clips_never_reach_training(tmp_path, emodb
         assert all(torch.isfinite(p).all() for p in fitted.model.parameters())
     else:
         assert np.isfinite(fitted.model.predict_proba(values[:5])).all()
+
+
+def test_cv_resumed_after_a_crash_equals_the_uninterrupted_run(tmp_path, monkeypatch) -> None:
+    """The power goes in the third fold's third epoch; `--resume` finishes the run from the
+    folds' checkpoints (two finished folds, one at its epoch-2 checkpoint, one not started)."""
+    from emovox.training.data import VectorData
+
+    monkeypatch.setenv("EMOVOX_CACHE", str(tmp_path / "cache"))
+    config = write_config(tmp_path, "lstm_feat", "[model.params]\nhidden_sizes = [16, 8]\ndense = 8")
+    held_out = (
+        "data.exclude_speakers=['emodb/08', 'emodb/09', 'emodb/10', 'emodb/11', 'emodb/12', 'emodb/13']"
+    )
+    settings = ["--set", held_out, "--set", "train.epochs=4", "--set", "train.checkpoint_every=2",
+                "--set", "train.patience=50", "--quiet"]  # fmt: skip
+    assert main(["cv", config, "--out", str(tmp_path / "full"), *settings]) == 0
+
+    class PowerCut(Exception):
+        pass
+
+    epochs, draw = [0], VectorData.batches
+
+    def cut_in_epoch_11(self, batch_size, generator=None, train=False):
+        epochs[0] += train
+        if epochs[0] == 11:
+            raise PowerCut
+        return draw(self, batch_size, generator, train)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(VectorData, "batches", cut_in_epoch_11)
+        with pytest.raises(PowerCut):
+            main(["cv", config, "--out", str(tmp_path / "cut"), *settings])
+    assert not (tmp_path / "cut" / "report.json").exists()
+    epochs[0] = 0
+    with monkeypatch.context() as patch:
+        patch.setattr(VectorData, "batches", cut_in_epoch_11)  # no epoch 11 this time: it only counts
+        assert main(["cv", config, "--out", str(tmp_path / "cut"), "--resume", *settings]) == 0
+    assert epochs[0] == 2 + 4  # the third fold's epochs 3-4, the fourth fold's 1-4
+    full, resumed = (json.loads((tmp_path / run / "report.json").read_text()) for run in ("full", "cut"))
+    assert len(full["folds"]) == 4 and resumed["folds"] == full["folds"]
+    assert resumed["resumed"] and not full["resumed"]
+    assert "resumed from checkpoints" in (tmp_path / "cut" / "report.md").read_text()
+    assert (tmp_path / "cut" / "predictions.jsonl").read_text() == (
+        tmp_path / "full" / "predictions.jsonl"
+    ).read_text()

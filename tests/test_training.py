@@ -60,27 +60,80 @@ def test_training_learns_a_separable_problem() -> None:
     )
 
 
+class PowerCut(Exception):
+    """Stands for a crash or Ctrl-C (a real KeyboardInterrupt would stop pytest itself)."""
+
+
+class Interrupted(VectorData):
+    """Training data that cuts the power when epoch `at` starts drawing batches."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, at: int) -> None:
+        super().__init__(x, y)
+        self.at, self.epochs = at, 0
+
+    def batches(self, batch_size, generator=None, train=False):
+        if train:
+            self.epochs += 1
+            if self.epochs == self.at:
+                raise PowerCut
+        return super().batches(batch_size, generator, train)
+
+
+def tiny_lstm() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("lstm_feat", 20, 4, {"hidden_sizes": [16, 8], "dense": 8})
+
+
 def test_resume_reproduces_the_uninterrupted_run(tmp_path) -> None:
     x, y = toy_vectors()
     train, val = VectorData(x[:120], y[:120]), VectorData(x[120:], y[120:])
     config = TrainConfig(epochs=6, checkpoint_every=3, patience=50, mixup_alpha=0.2, seed=3)
-
-    def fresh() -> torch.nn.Module:
-        torch.manual_seed(0)
-        return build_model("lstm_feat", 20, 4, {"hidden_sizes": [16, 8], "dense": 8})
-
-    full = Trainer(config, tmp_path / "full", progress=False).fit(fresh(), train, val, 4)
-    # the interrupted run stops after epoch 3 (its checkpoint), then a new process resumes it
-    Trainer(TrainConfig(**{**config.__dict__, "epochs": 3}), tmp_path / "cut", progress=False).fit(
-        fresh(), train, val, 4
-    )
+    full = Trainer(config, tmp_path / "full", progress=False).fit(tiny_lstm(), train, val, 4)
+    # the power goes in epoch 6: epochs 4 and 5 ran after the last checkpoint (epoch 3) and are redone
+    with pytest.raises(PowerCut):
+        Trainer(config, tmp_path / "cut", progress=False).fit(
+            tiny_lstm(), Interrupted(x[:120], y[:120], 6), val, 4
+        )
     saved = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
     assert json.loads(saved["state"])["epoch"] == 3
-    resumed = Trainer(config, tmp_path / "cut", progress=False).fit(fresh(), train, val, 4, resume=True)
+    resumed = Trainer(config, tmp_path / "cut", progress=False).fit(tiny_lstm(), train, val, 4, resume=True)
     assert [h["val_uar"] for h in resumed.history] == [h["val_uar"] for h in full.history]
     for key, value in full.best_state.items():
         torch.testing.assert_close(resumed.best_state[key], value, rtol=0, atol=0)
-    assert len((tmp_path / "cut" / "epochs.jsonl").read_text().splitlines()) == 6
+    # the epoch log holds each epoch once, as the uninterrupted run's does
+    log = [json.loads(line) for line in (tmp_path / "cut" / "epochs.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2, 3, 4, 5, 6]
+    assert [r["val_uar"] for r in log] == [h["val_uar"] for h in full.history]
+
+
+def test_resuming_a_finished_run_trains_nothing_and_a_fresh_run_starts_a_new_log(tmp_path) -> None:
+    x, y = toy_vectors()
+    train, val = VectorData(x[:120], y[:120]), VectorData(x[120:], y[120:])
+    config = TrainConfig(epochs=40, patience=2, seed=3)
+    done = Trainer(config, tmp_path, progress=False).fit(tiny_lstm(), train, val, 4)
+    assert len(done.history) < 40  # it stopped early
+    never = Interrupted(x[:120], y[:120], 1)  # any epoch would raise
+    again = Trainer(config, tmp_path, progress=False).fit(tiny_lstm(), never, val, 4, resume=True)
+    assert again.best_epoch == done.best_epoch and again.history == done.history
+    Trainer(TrainConfig(epochs=2, patience=2, seed=3), tmp_path, progress=False).fit(
+        tiny_lstm(), train, val, 4
+    )
+    assert len((tmp_path / "epochs.jsonl").read_text().splitlines()) == 2
+
+
+def test_resume_refuses_a_checkpoint_of_other_settings_or_another_model(tmp_path) -> None:
+    x, y = toy_vectors()
+    train, val = VectorData(x[:120], y[:120]), VectorData(x[120:], y[120:])
+    Trainer(TrainConfig(epochs=1, seed=3), tmp_path, progress=False).fit(tiny_lstm(), train, val, 4)
+    with pytest.raises(ConfigError, match=r"other training settings \(lr\)"):
+        Trainer(TrainConfig(epochs=1, seed=3, lr=0.1), tmp_path, progress=False).fit(
+            tiny_lstm(), train, val, 4, resume=True
+        )
+    other = build_model("lstm_feat", 20, 4, {"hidden_sizes": [8, 8], "dense": 8})
+    with pytest.raises(ConfigError, match="another model"):
+        Trainer(TrainConfig(epochs=1, seed=3), tmp_path, progress=False).fit(
+            other, train, val, 4, resume=True
+        )
 
 
 def test_sequence_batches_crop_and_mask_only_in_training() -> None:

@@ -85,7 +85,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.config, args.set or ())
     out = Path(args.out or Path("runs") / experiment.name)
-    report = run_cv(experiment, out, progress=not args.quiet, jobs=args.jobs)
+    report = run_cv(experiment, out, progress=not args.quiet, jobs=args.jobs, resume=args.resume)
     print(
         f"{experiment.name}: UAR {100 * report['uar_mean']:.1f} ± {100 * report['uar_std']:.1f} %, "
         f"WA {100 * report['wa_mean']:.1f} ± {100 * report['wa_std']:.1f} % "
@@ -100,7 +100,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.config, args.set or ())
     artifact = train_and_save(
-        experiment, args.out, args.cv_report, not args.quiet, args.jobs, checkpoint_dir=args.checkpoints
+        experiment,
+        args.out,
+        args.cv_report,
+        not args.quiet,
+        args.jobs,
+        checkpoint_dir=args.checkpoints,
+        resume=args.resume,
     )
     meta = artifact.metadata
     minutes = meta["training_seconds"] / 60
@@ -263,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     cv = commands.add_parser("cv", help="cross-validate an experiment (TOML) by its protocol")
     experiment_args(cv)
     cv.add_argument("--out", default=None, help="output folder (default runs/NAME)")
+    cv.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     cv.set_defaults(func=cmd_cv)
 
     train = commands.add_parser("train", help="train an experiment's model and save a model directory")
@@ -270,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="model directory to write")
     train.add_argument("--cv-report", default=None, help="report.json of `emovox cv` for the model card")
     train.add_argument("--checkpoints", default=None, help="folder for resumable checkpoints and epoch log")
+    train.add_argument("--resume", action="store_true", help="continue an interrupted run from --checkpoints")
     train.set_defaults(func=cmd_train)
 
     evaluate = commands.add_parser("evaluate", help="score a model directory on a labelled corpus")

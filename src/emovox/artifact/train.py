@@ -57,8 +57,12 @@ def train_and_save(
     progress: bool = True,
     jobs: int | None = None,
     checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
 ) -> ModelArtifact:
-    """`checkpoint_dir` keeps resumable checkpoints and the epoch log (outside the model directory)."""
+    """`checkpoint_dir` keeps resumable checkpoints and the epoch log (outside the model
+    directory); `resume` continues an interrupted training from them."""
+    if resume and checkpoint_dir is None:
+        raise ConfigError("resuming needs the checkpoint folder of the interrupted run")
     if experiment.data.speaker_norm:
         raise ConfigError("data.speaker_norm is an evaluation variant; a saved model normalises globally")
     manifest = load_manifest(experiment)
@@ -70,7 +74,7 @@ def train_and_save(
     train_idx, val_idx = np.flatnonzero(~is_val), np.flatnonzero(is_val)
     augmented = augmented_tables(experiment, manifest, jobs, "default", progress)
     checkpoints = Path(checkpoint_dir) if checkpoint_dir else None
-    fitted = fit_model(experiment, table, train_idx, val_idx, checkpoints, progress, augmented)
+    fitted = fit_model(experiment, table, train_idx, val_idx, checkpoints, progress, augmented, resume)
     metadata: dict[str, Any] = {
         "experiment": experiment.to_dict(),
         "corpora": list(experiment.data.corpora),

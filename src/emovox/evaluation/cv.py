@@ -101,12 +101,14 @@ def fit_model(
     checkpoint_dir: Path | None,
     progress: bool,
     augmented: Sequence[FeatureTable] = (),
+    resume: bool = False,
 ) -> Fitted:
     """Scaler on the training part only; epoch (neural) chosen on validation, C (classical) by
     grouped CV over training and validation speakers.
 
     `augmented` tables hold augmented copies of every clip; only the copies of `train_idx`
-    clips are used, so no version of a validation or test clip is ever trained on.
+    clips are used, so no version of a validation or test clip is ever trained on. `resume`
+    continues a network's training from the checkpoint in `checkpoint_dir`.
     """
     y = np.asarray(table.manifest.label_indices())
     labels = table.manifest.label_order
@@ -137,7 +139,8 @@ def fit_model(
         model = build_model(experiment.model.name, dim, len(labels), experiment.model.params)
         trainer = Trainer(experiment.train, checkpoint_dir=checkpoint_dir, progress=progress)
         train = _data([table, *augmented], train_idx, y, scaler, experiment.augment)
-        result = trainer.fit(model, train, _data([table], val_idx, y, scaler, None), len(labels))
+        val = _data([table], val_idx, y, scaler, None)
+        result = trainer.fit(model, train, val, len(labels), resume=resume)
         model.load_state_dict(result.best_state)
         info = {"best_epoch": result.best_epoch, "best_val_uar": result.best_val_uar,
                 "epochs_run": len(result.history), "history": result.history}  # fmt: skip
@@ -152,11 +155,12 @@ def run_fold(
     fold_dir: Path | None,
     progress: bool,
     augmented: Sequence[FeatureTable] = (),
+    resume: bool = False,
 ) -> tuple[dict[str, Any], np.ndarray, dict[str, Any]]:
     """Fit on the fold's training part; score its test speakers once. (report, probs, info)"""
     y = np.asarray(table.manifest.label_indices())
     train_idx, val_idx = validation_part(split, y, experiment.train.seed)
-    fitted = fit_model(experiment, table, train_idx, val_idx, fold_dir, progress, augmented)
+    fitted = fit_model(experiment, table, train_idx, val_idx, fold_dir, progress, augmented, resume)
     probabilities = fitted.predict_proba(table, split.test, y)
     report = classification_report(y[split.test], probabilities.argmax(axis=1), table.manifest.label_order)
     return report, probabilities, fitted.info
@@ -204,8 +208,14 @@ def run_cv(
     progress: bool = True,
     jobs: int | None = None,
     cache_dir: str | Path | None = "default",
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Run every fold, write `report.json`, `report.md`, plots and per-clip test predictions."""
+    """Run every fold, write `report.json`, `report.md`, plots and per-clip test predictions.
+
+    `resume` picks an interrupted run up from its folds' checkpoints: finished folds return at
+    once, the interrupted one continues where its last checkpoint left it, and the results
+    equal the uninterrupted run's (classical folds, quick and deterministic, are refitted).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -219,11 +229,14 @@ def run_cv(
         table = speaker_normalised(table)
     d = experiment.data
     splits = make_splits(d.protocol, manifest, d.n_val_speakers, d.k, experiment.train.seed)
+    restored = resume and any((out / s.name / "last.pt").exists() for s in splits)
     folds, predictions = [], []
     y = manifest.label_indices()
     for split in splits:
         fold_dir = out / split.name if not experiment.model.is_classical else None
-        report, probabilities, info = run_fold(experiment, table, split, fold_dir, progress, augmented)
+        report, probabilities, info = run_fold(
+            experiment, table, split, fold_dir, progress, augmented, resume
+        )
         folds.append({"fold": split.name, **report, **info,
                       "test_speakers": split.info.get("test_speakers", [])})  # fmt: skip
         for i, p in zip(split.test, probabilities, strict=True):
@@ -235,5 +248,11 @@ def run_cv(
     with open(out / "predictions.jsonl", "w") as f:
         f.writelines(json.dumps(p) + "\n" for p in predictions)
     return write_report(
-        experiment, manifest, folds, time.perf_counter() - started, out, splits[0].speaker_independent
+        experiment,
+        manifest,
+        folds,
+        time.perf_counter() - started,
+        out,
+        splits[0].speaker_independent,
+        restored,
     )

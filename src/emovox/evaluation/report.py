@@ -25,7 +25,10 @@ def write_report(
     seconds: float,
     out: Path,
     speaker_independent: bool,
+    resumed: bool = False,
 ) -> dict[str, Any]:
+    """`seconds` is this run's wall time: after a resume (`resumed`) it leaves out the time the
+    interrupted run had spent, and the report says so."""
     uar_mean, uar_std = mean_std([f["uar"] for f in folds])
     wa_mean, wa_std = mean_std([f["wa"] for f in folds])
     f1_mean, f1_std = mean_std([f["f1"] for f in folds])
@@ -48,6 +51,7 @@ def write_report(
         "f1_std": f1_std,
         "confusion": confusion.tolist(),
         "seconds": seconds,
+        "resumed": resumed,
         "machine": describe_machine(),
         "emovox": __version__,
         "config": experiment.to_dict(),
@@ -76,7 +80,12 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"macro-F1 {100 * report['f1_mean']:.1f} ± {100 * report['f1_std']:.1f} % "
         f"(mean ± std over {len(report['folds'])} folds).",
         "",
-        f"{report['seconds'] / 60:.1f} min on {report['machine']}.",
+        f"{report['seconds'] / 60:.1f} min on {report['machine']}"
+        + (
+            " (resumed from checkpoints: the interrupted run's time is not included)."
+            if report.get("resumed")
+            else "."
+        ),
         "",
         "| fold | UAR % | WA % | macro-F1 % |",
         "|---|---:|---:|---:|",

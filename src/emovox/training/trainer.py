@@ -88,7 +88,9 @@ class Trainer:
 
     With `checkpoint_dir`, it writes `last.pt` every `checkpoint_every` epochs (everything
     needed to resume, loaded with `weights_only=True`) and `epochs.jsonl` (one line per epoch);
-    `fit(..., resume=True)` continues from `last.pt` and ends where an uninterrupted run ends.
+    `fit(..., resume=True)` continues from `last.pt` and ends where an uninterrupted run ends
+    (a run that had finished returns at once), refusing a checkpoint written under other
+    settings; without `resume` the epoch log starts afresh.
     """
 
     def __init__(
@@ -138,7 +140,15 @@ class Trainer:
         last = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
         if resume and last is not None and last.exists():
             saved = torch.load(last, weights_only=True)
-            model.load_state_dict(saved["model"])
+            current = json.loads(json.dumps(asdict(c)))
+            changed = sorted(k for k, v in json.loads(saved["config"]).items() if current.get(k) != v)
+            if changed:
+                raise ConfigError(f"{last} was written under other training settings ({', '.join(changed)}); "
+                                  "resume with the same config or start afresh")  # fmt: skip
+            try:
+                model.load_state_dict(saved["model"])
+            except RuntimeError as error:
+                raise ConfigError(f"{last} holds another model's weights: {error}") from error
             optimizer.load_state_dict(saved["optimizer"])
             if scheduler is not None:
                 scheduler.load_state_dict(saved["scheduler"])
@@ -146,9 +156,13 @@ class Trainer:
             generator.set_state(saved["generator"])
             torch.set_rng_state(saved["torch_rng"])
             state = json.loads(saved["state"])
+        if self.checkpoint_dir is not None:
+            self._keep_log(state["epoch"])
         started = time.perf_counter()
+        # a resumed run that had already stopped early has nothing left to train
+        first = c.epochs if state["bad_epochs"] >= c.patience else state["epoch"]
         bar = tqdm(
-            range(state["epoch"], c.epochs),
+            range(first, c.epochs),
             desc="epochs",
             unit="epoch",
             disable=not self.progress,
@@ -195,9 +209,17 @@ class Trainer:
         return TrainResult(best_state, state["best_epoch"], state["best_uar"], state["history"],
                            time.perf_counter() - started)  # fmt: skip
 
-    def _log(self, record: dict[str, float]) -> None:
+    def _keep_log(self, epochs: int) -> None:
+        """Start the epoch log afresh, keeping the lines of the epochs a resumed run restored
+        (those logged after its last checkpoint are run, and logged, again)."""
         assert self.checkpoint_dir is not None
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        log = self.checkpoint_dir / "epochs.jsonl"
+        kept = log.read_text().splitlines(keepends=True)[:epochs] if epochs and log.exists() else []
+        log.write_text("".join(kept))
+
+    def _log(self, record: dict[str, float]) -> None:
+        assert self.checkpoint_dir is not None
         with open(self.checkpoint_dir / "epochs.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
 
