@@ -216,6 +216,7 @@ def test_cv_resumed_after_a_crash_equals_the_uninterrupted_run(tmp_path, monkeyp
     full, resumed = (json.loads((tmp_path / run / "report.json").read_text()) for run in ("full", "cut"))
     assert len(full["folds"]) == 4 and resumed["folds"] == full["folds"]
     assert resumed["resumed"] and not full["resumed"]
+    assert [f["resumed_from_epoch"] for f in resumed["fold_details"]] == [4, 4, 2, 0]
     assert "resumed from checkpoints" in (tmp_path / "cut" / "report.md").read_text()
     assert (tmp_path / "cut" / "predictions.jsonl").read_text() == (
         tmp_path / "full" / "predictions.jsonl"

@@ -143,7 +143,8 @@ def fit_model(
         result = trainer.fit(model, train, val, len(labels), resume=resume)
         model.load_state_dict(result.best_state)
         info = {"best_epoch": result.best_epoch, "best_val_uar": result.best_val_uar,
-                "epochs_run": len(result.history), "history": result.history}  # fmt: skip
+                "epochs_run": len(result.history), "resumed_from_epoch": result.resumed_from,
+                "history": result.history}  # fmt: skip
     info["seconds"] = time.perf_counter() - started
     return Fitted(model, scaler, info)
 
@@ -229,7 +230,6 @@ def run_cv(
         table = speaker_normalised(table)
     d = experiment.data
     splits = make_splits(d.protocol, manifest, d.n_val_speakers, d.k, experiment.train.seed)
-    restored = resume and any((out / s.name / "last.pt").exists() for s in splits)
     folds, predictions = [], []
     y = manifest.label_indices()
     for split in splits:
@@ -254,5 +254,5 @@ def run_cv(
         time.perf_counter() - started,
         out,
         splits[0].speaker_independent,
-        restored,
+        resumed=any(f.get("resumed_from_epoch", 0) for f in folds),
     )

@@ -38,7 +38,8 @@ def batch_slices(n: int, batch_size: int) -> list[slice]:
     starts = list(range(0, n, batch_size))
     if len(starts) > 1 and n - starts[-1] == 1:
         starts.pop()
-    return [slice(a, b) for a, b in zip(starts, [*starts[1:], n][: len(starts)], strict=True)]
+    ends = [*starts[1:], n] if starts else []
+    return [slice(a, b) for a, b in zip(starts, ends, strict=True)]
 
 
 class VectorData:

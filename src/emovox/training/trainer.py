@@ -60,6 +60,7 @@ class TrainResult:
     best_val_uar: float
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    resumed_from: int = 0  # epochs restored from a checkpoint; 0 for a run from scratch
 
 
 def logits_of(model: nn.Module, batch: Batch) -> torch.Tensor:
@@ -156,11 +157,12 @@ class Trainer:
             generator.set_state(saved["generator"])
             torch.set_rng_state(saved["torch_rng"])
             state = json.loads(saved["state"])
+        resumed_from = state["epoch"]
         if self.checkpoint_dir is not None:
-            self._keep_log(state["epoch"])
+            self._keep_log(resumed_from)
         started = time.perf_counter()
         # a resumed run that had already stopped early has nothing left to train
-        first = c.epochs if state["bad_epochs"] >= c.patience else state["epoch"]
+        first = c.epochs if state["bad_epochs"] >= c.patience else resumed_from
         bar = tqdm(
             range(first, c.epochs),
             desc="epochs",
@@ -207,7 +209,7 @@ class Trainer:
                 break
         bar.close()
         return TrainResult(best_state, state["best_epoch"], state["best_uar"], state["history"],
-                           time.perf_counter() - started)  # fmt: skip
+                           time.perf_counter() - started, resumed_from)  # fmt: skip
 
     def _keep_log(self, epochs: int) -> None:
         """Start the epoch log afresh, keeping the lines of the epochs a resumed run restored
