@@ -249,9 +249,12 @@ def test_predict_command_table_and_json(trained_models, ravdess, tmp_path, capsy
     assert main(["predict", "--model", model, "--quiet", "--backend", "onnx", *paths]) == 0
     table = capsys.readouterr().out.splitlines()
     assert len(table) == 3 and all("%" in row for row in table)
-    (tmp_path / "bad.wav").write_text("no")
-    assert main(["predict", "--model", model, "--json", str(tmp_path / "bad.wav")]) == 1
-    assert "error" in json.loads(capsys.readouterr().out)
+    bad = tmp_path / "bad.wav"
+    bad.write_text("no")
+    assert main(["predict", "--model", model, "--json", str(bad), paths[0]]) == 1  # one failed
+    captured = capsys.readouterr()
+    assert [json.loads(line)["path"] for line in captured.out.splitlines()] == [paths[0]]
+    assert captured.err == f"emovox: error: {bad}: not readable as audio (format not recognised)\n"
     assert main(["predict", "--model", model, "--timeline", "--json", paths[0]]) == 0
     assert json.loads(capsys.readouterr().out)["segments"]
 

@@ -7,13 +7,14 @@ import json
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 from emovox import __version__
 from emovox.audio import AudioConfig
 from emovox.corpora import CORPUS_NAMES, Manifest, find_duplicates, read_corpus
-from emovox.errors import ConfigError, EmovoxError
+from emovox.errors import AudioError, ConfigError, EmovoxError, EmovoxWarning
 from emovox.features import FeatureSet, extract
 
 
@@ -141,33 +142,40 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_prediction_table(rows: list[tuple[str, object]]) -> None:
-    """Path, label and confidence per file; errors in place of a bad file's row."""
-    width = min(60, max(len(path) for path, _ in rows))
-    for path, result in rows:
-        shown = path if len(path) <= width else "…" + path[-width + 1 :]
-        if isinstance(result, EmovoxError):
-            print(f"{shown:<{width}}  error: {result}")
-        else:
-            top = max(result.confidence)
-            print(f"{shown:<{width}}  {result.label:<10} {100 * top:5.1f} %")
+def _report_error(error: EmovoxError) -> None:
+    """One form for every error: `emovox: error: <reason>` on stderr (the reason names the file)."""
+    print(f"emovox: error: {error}", file=sys.stderr)
+
+
+def _prediction_inputs(inputs: list[str]) -> list[str | EmovoxError]:
+    """Files as given, directories as the audio files under them; an empty directory is an error."""
+    from emovox.audio import AUDIO_EXTENSIONS, audio_files
+
+    kinds = ", ".join(sorted(AUDIO_EXTENSIONS))
+    return [
+        AudioError(f"{path}: no audio files under this directory ({kinds})") if Path(path).is_dir() else path
+        for path in audio_files(inputs)
+    ]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """Exit status: 0 when every file was predicted, 1 when any failed (the others are still
+    predicted and printed; each failure is one `emovox: error:` line on stderr)."""
     from emovox.inference import EmotionPredictor
 
+    inputs = _prediction_inputs(args.files)
+    paths = [item for item in inputs if isinstance(item, str)]
+    failed = [item for item in inputs if not isinstance(item, str)]
+    for error in failed:
+        _report_error(error)
     predictor = EmotionPredictor.load(args.model, backend=args.backend)
-    if args.adapt and not predictor.adaptable:
-        print("emovox: note: --adapt changes nothing for this model: it reads frame features only "
-              "(adaptation normalises utterance-level features)", file=sys.stderr)  # fmt: skip
     if args.timeline:
-        failed = 0
-        for path in args.files:
+        for path in paths:
             try:
                 segments = predictor.timeline(path, adapt=args.adapt)
             except EmovoxError as exc:
-                failed += 1
-                print(json.dumps({"path": path, "error": str(exc)}) if args.json else f"{path}: error: {exc}")
+                failed.append(exc)
+                _report_error(exc)
                 continue
             if args.json:
                 print(json.dumps({"path": path, "segments": [s.to_dict() for s in segments]}))
@@ -177,15 +185,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 print(f"  {s.start:8.2f} - {s.end:8.2f} s  {s.prediction.label:<10} "
                       f"{100 * max(s.prediction.confidence):5.1f} %")  # fmt: skip
         return 1 if failed else 0
-    results = predictor.predict_many(args.files, jobs=args.jobs, progress=not args.quiet and not args.json,
-                                     errors="return", adapt=args.adapt)  # fmt: skip
-    if args.json:
-        for path, result in zip(args.files, results, strict=True):
-            body = {"error": str(result)} if isinstance(result, EmovoxError) else result.to_dict()
-            print(json.dumps({"path": path, **body}))
-    else:
-        _print_prediction_table(list(zip(args.files, results, strict=True)))
-    return 1 if any(isinstance(r, EmovoxError) for r in results) else 0
+    show_progress = not args.quiet and not args.json and len(paths) > 1
+    results = predictor.predict_many(paths, jobs=args.jobs, progress=show_progress, errors="return",
+                                     adapt=args.adapt)  # fmt: skip
+    width = max((len(path) for path in paths), default=0)
+    for path, result in zip(paths, results, strict=True):
+        if isinstance(result, EmovoxError):
+            failed.append(result)
+            _report_error(result)
+        elif args.json:
+            print(json.dumps({"path": path, **result.to_dict()}))
+        else:
+            print(f"{path:<{width}}  {result.label:<10} {100 * max(result.confidence):5.1f} %")
+    return 1 if failed else 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -295,13 +307,19 @@ def build_parser() -> argparse.ArgumentParser:
     ensemble.add_argument("--out", required=True, help="ensemble directory to write")
     ensemble.set_defaults(func=cmd_ensemble)
 
-    def model_args(p: argparse.ArgumentParser, backend: str = "torch") -> None:
+    def model_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--model", default="default", help="model or ensemble directory (default: bundled)")
-        p.add_argument("--backend", choices=["torch", "onnx"], default=backend,
-                       help=f"inference runtime (default: {backend})")  # fmt: skip
+        # onnxruntime is about twice as fast per clip and per stream (benchmarks/inference.py)
+        p.add_argument("--backend", choices=["torch", "onnx"], default="onnx",
+                       help="inference runtime (default: onnx)")  # fmt: skip
 
-    predict = commands.add_parser("predict", help="emotions of audio files")
-    predict.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...)")
+    predict = commands.add_parser(
+        "predict",
+        help="emotions of audio files",
+        description="Emotions of audio files. Exit status 0 when every file was predicted, 1 when any "
+        "failed (the others are still predicted; each failure is an 'emovox: error:' line on stderr).",
+    )
+    predict.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...) or directories")
     model_args(predict)
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.add_argument("--timeline", action="store_true", help="per-segment results for long recordings")
@@ -319,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.set_defaults(func=cmd_export)
 
     serve = commands.add_parser("serve", help="HTTP/WebSocket service and web page")
-    model_args(serve, backend="onnx")  # twice as fast per stream and per clip (benchmarks/inference.py)
+    model_args(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--max-upload-mb", type=int, default=20)
@@ -330,8 +348,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_note(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+    """Warnings of emovox as one-line notes on stderr; others as Python shows them."""
+    if issubclass(category, EmovoxWarning):
+        print(f"emovox: note: {message}", file=sys.stderr)
+    else:
+        _python_showwarning(message, category, *_, **__)  # type: ignore[arg-type]
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_note
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING, format="emovox: %(message)s"
     )

@@ -34,6 +34,11 @@ class FeatureError(EmovoxError, ValueError):
     """Feature arrays of the wrong shape, or a feature set that does not exist."""
 
 
+class EmovoxWarning(UserWarning):
+    """A request that runs but does not do what was asked (e.g. adaptation of a model it cannot
+    change); the CLI prints these as `emovox: note: ...`."""
+
+
 def choice(enum: type[E], value: object, what: str) -> E:
     """`enum(value)`, or a ConfigError that lists the allowed values."""
     try:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,15 +19,69 @@ from emovox.errors import AudioError, AudioTooLongError
 
 AudioSource = str | os.PathLike[str] | bytes | BinaryIO
 
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64"}
+)
+
 DEFAULT_AUDIO = AudioConfig()
 
 
 def _describe(source: AudioSource) -> str:
     if isinstance(source, bytes):
-        return f"<{len(source)} bytes>"
+        return f"the audio data ({len(source)} bytes)"
     if isinstance(source, (str, os.PathLike)):
         return str(source)
-    return getattr(source, "name", "<stream>")
+    name = getattr(source, "name", None)
+    return name if isinstance(name, str) else "the audio stream"
+
+
+def audio_files(inputs: list[str]) -> list[str]:
+    """Each input as given, except directories, which become the audio files under them
+    (recursively, sorted, by extension; an empty one stays as it is, to be reported)."""
+    out: list[str] = []
+    for item in inputs:
+        path = Path(item)
+        if not path.is_dir():
+            out.append(item)
+            continue
+        found = sorted(
+            str(f) for f in path.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file()
+        )
+        out += found or [item]
+    return out
+
+
+def check_audio_path(path: Path) -> None:
+    """An `AudioError` saying plainly why `path` cannot be read as an audio file, if it cannot."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise AudioError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot be opened ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(mode):
+        raise AudioError(f"{path}: is a directory, not an audio file")
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a special file"
+        )
+        raise AudioError(f"{path}: is {kind}, not a regular audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioError(f"{path}: cannot be opened (permission denied)")
+
+
+def decoder_reason(exc: Exception) -> str:
+    """libsndfile's reason without its internals (object reprs, addresses), in plain words."""
+    reason = getattr(exc, "error_string", None) or str(exc)
+    reason = re.sub(r"Error opening .*?: ", "", reason)
+    reason = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the data", reason)
+    return reason.strip().rstrip(".").lower() or "unknown format"
 
 
 def read_audio(source: AudioSource, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
@@ -35,11 +91,7 @@ def read_audio(source: AudioSource, max_seconds: float | None = None) -> tuple[n
     """
     name = _describe(source)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.is_file():
-            raise AudioError(f"{name}: no such file")
-        if path.stat().st_size == 0:
-            raise AudioError(f"{name}: file is empty (0 bytes)")
+        check_audio_path(Path(source))
     elif isinstance(source, bytes):
         if not source:
             raise AudioError("audio bytes are empty")
@@ -55,7 +107,9 @@ def read_audio(source: AudioSource, max_seconds: float | None = None) -> tuple[n
     except AudioError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{name}: not readable as audio ({exc})") from exc
+        raise AudioError(f"{name}: not readable as audio ({decoder_reason(exc)})") from exc
+    except OSError as exc:
+        raise AudioError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
     return data, sample_rate
 
 

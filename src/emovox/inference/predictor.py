@@ -4,6 +4,7 @@ model or ensemble directory, with PyTorch or onnxruntime underneath."""
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -16,7 +17,7 @@ from tqdm import tqdm
 from emovox.artifact.ensemble import EnsembleArtifact, load_any, member_directories
 from emovox.artifact.store import ArtifactError, ModelArtifact
 from emovox.audio import AudioConfig, load_audio, prepare_signal
-from emovox.errors import EmovoxError
+from emovox.errors import EmovoxError, EmovoxWarning
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.backends import BackendName, Member, make_member
 from emovox.inference.result import Prediction, Segment
@@ -84,6 +85,16 @@ class EmotionPredictor:
     def adaptable(self) -> bool:
         """True when some member reads utterance-level features, which adaptation normalises."""
         return any(Adaptation.applies_to(m.extractor.level) for m in self.members)
+
+    def warn_if_not_adaptable(self) -> None:
+        """Say so (an `EmovoxWarning`) when adaptation was asked of a model it leaves unchanged."""
+        if not self.adaptable:
+            warnings.warn(
+                "adaptation changes nothing for this model: it reads frame features only, and "
+                "adaptation normalises utterance-level features",
+                EmovoxWarning,
+                stacklevel=3,
+            )
 
     @property
     def streams_frames(self) -> bool:
@@ -153,6 +164,7 @@ class EmotionPredictor:
     def adapt(self, sources: Sequence[AudioInput], sample_rate: int | None = None) -> Adaptation:
         """Normalisation statistics from unlabelled recordings of one speaker or set-up (see
         `emovox.inference.adaptation`), to pass to `predict` / `timeline` or a stream."""
+        self.warn_if_not_adaptable()
         adaptation = Adaptation()
         for source in sources:
             adaptation.add(self.features(self.signal(source, sample_rate)))
@@ -174,6 +186,8 @@ class EmotionPredictor:
         """
         if errors not in ("raise", "return"):
             raise ValueError(f"errors must be 'raise' or 'return', got {errors!r}")
+        if adapt:
+            self.warn_if_not_adaptable()
 
         def features(source: AudioInput) -> dict[str, np.ndarray] | EmovoxError:
             try:
@@ -216,13 +230,15 @@ class EmotionPredictor:
         """Per-segment predictions over a long recording (speech between pauses by default).
 
         `adapt=True` normalises with the recording's own statistics (one speaker or set-up)."""
+        if adapt:
+            self.warn_if_not_adaptable()
         config = AudioConfig(**{**self.audio.to_dict(), "max_seconds": max_seconds, "peak_normalise": False})
         signal = self.signal(source, sample_rate, config)
         rate = config.sample_rate
         pieces = []
         for start, end in speech_segments(signal, rate, segments or SegmentConfig()):
             try:
-                prepared = prepare_signal(signal[int(start * rate) : int(end * rate)], rate, self.audio)
+                prepared = prepare_signal(signal[round(start * rate) : round(end * rate)], rate, self.audio)
             except EmovoxError:  # a stretch too short or all zeros: nothing to judge
                 continue
             pieces.append((start, end, self.features(prepared)))
@@ -244,4 +260,7 @@ class EmotionPredictor:
         """A live session: push PCM chunks, get updates (see `StreamingSession`)."""
         from emovox.inference.streaming import StreamConfig, StreamingSession
 
-        return StreamingSession(self, config or StreamConfig(**options))
+        config = config or StreamConfig(**options)
+        if config.adapt:
+            self.warn_if_not_adaptable()
+        return StreamingSession(self, config)

@@ -26,6 +26,12 @@ class SegmentConfig:
     95th percentile, so a click does not set the scale); pauses shorter than `min_pause` do not
     split, speech shorter than `min_speech` is dropped, and speech longer than `max_segment` is
     cut into equal windows of at most that length.
+
+    Each segment keeps up to `context` seconds of the pauses around it (at most half of each
+    pause, so segments never overlap): the models learnt from clips with lead-in and lead-out
+    silence, and judge bare speech differently. Digital silence (exact zeros) at a segment's
+    edges is cut off, so a clip set into a recording between gaps of zeros comes back as exactly
+    that clip, and gets the clip's own prediction.
     """
 
     mode: Segmentation = Segmentation.SILENCE
@@ -33,13 +39,14 @@ class SegmentConfig:
     min_pause: float = 0.3
     min_speech: float = 0.3
     max_segment: float = 4.0
+    context: float = 1.5
     window: float = 3.0  # windows mode
     hop: float = 3.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", choice(Segmentation, self.mode, "segmentation mode"))
-        if self.top_db <= 0 or self.min_pause < 0 or self.min_speech < 0:
-            raise ConfigError("top_db must be > 0 and min_pause, min_speech >= 0")
+        if self.top_db <= 0 or self.min_pause < 0 or self.min_speech < 0 or self.context < 0:
+            raise ConfigError("top_db must be > 0 and min_pause, min_speech, context >= 0")
         if self.max_segment <= 0.1 or self.window <= 0.1 or self.hop <= 0:
             raise ConfigError("max_segment and window must be > 0.1 s and hop > 0")
 
@@ -72,11 +79,23 @@ def speech_segments(signal: np.ndarray, sample_rate: int, config: SegmentConfig)
             segments[-1][1] = end
         else:
             segments.append([start, end])
+    segments = [s for s in segments if s[1] - s[0] >= config.min_speech]
     out: list[tuple[float, float]] = []
-    for start, end in segments:
-        if end - start < config.min_speech:
-            continue
+    for i, (start, end) in enumerate(segments):
         pieces = int(np.ceil((end - start) / config.max_segment))
         edges = np.linspace(start, end, pieces + 1)
+        before = segments[i - 1][1] if i else 0.0  # pauses are shared with the neighbours
+        after = segments[i + 1][0] if i + 1 < len(segments) else duration
+        edges[0] = max(start - config.context, (before + start) / 2 if i else 0.0)
+        edges[-1] = min(end + config.context, (end + after) / 2 if i + 1 < len(segments) else duration)
         out += [(float(a), float(b)) for a, b in itertools.pairwise(edges)]
-    return out
+    return [trim_zeros(signal, sample_rate, a, b) for a, b in out]
+
+
+def trim_zeros(signal: np.ndarray, sample_rate: int, start: float, end: float) -> tuple[float, float]:
+    """(start, end) narrowed to exclude digital silence at both edges (kept whole if all zero)."""
+    first, last = round(start * sample_rate), round(end * sample_rate)
+    nonzero = np.flatnonzero(signal[first:last])
+    if len(nonzero) == 0:
+        return start, end
+    return (first + int(nonzero[0])) / sample_rate, (first + int(nonzero[-1]) + 1) / sample_rate
