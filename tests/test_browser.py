@@ -10,9 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 import uvicorn
+from PIL import Image
 
 from emovox.audio import load_audio
 from emovox.inference import EmotionPredictor
@@ -82,10 +84,27 @@ def browser(fake_microphone):
         instance.close()
 
 
-def test_upload_shows_the_emotion_and_a_bar_per_class(server, browser, ravdess_clip) -> None:
+def open_page(browser, server: str):
+    """A page of the service, with every failed request and console error collected."""
     page = browser.new_page(viewport={"width": 1000, "height": 1100})
+    problems: list[str] = []
+    page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
     page.goto(server)
     page.wait_for_function("document.getElementById('model-info').textContent.includes('emotions')")
+    return page, problems
+
+
+def colourful_share(png: bytes) -> float:
+    """The share of an image's pixels that are clearly coloured (not white, grey or black)."""
+    from io import BytesIO
+
+    rgb = np.asarray(Image.open(BytesIO(png)).convert("RGB"), dtype=np.int16)
+    return float(((rgb.max(axis=2) - rgb.min(axis=2)) > 60).mean())
+
+
+def test_upload_shows_the_emotion_and_a_bar_per_class(server, browser, ravdess_clip, tmp_path) -> None:
+    page, problems = open_page(browser, server)
     page.check("#timeline-toggle")
     page.set_input_files("#file-input", ravdess_clip)
     page.wait_for_selector("#file-result:not([hidden])")
@@ -94,24 +113,45 @@ def test_upload_shows_the_emotion_and_a_bar_per_class(server, browser, ravdess_c
     label = page.text_content("#file-label")
     assert label in labels
     assert page.locator("#file-bars .bar").count() == len(labels) == 6
-    assert page.text_content("#file-emoji").strip() != ""
+    assert Path(ravdess_clip).name in page.text_content("#file-name")  # says which file it is for
+    # the emoji is drawn in colour (a black-outline font would leave only grey pixels)
+    assert colourful_share(page.locator("#file-emoji").screenshot()) > 0.2
     assert page.locator("#timeline-bar .segment").count() >= 1
+    ticks = page.locator("#timeline-axis .tick").all_text_contents()
+    assert len(ticks) >= 3 and ticks[0] == "0 s" and all(t.endswith(" s") for t in ticks)
+    card = page.get_attribute("footer a", "href")
+    assert page.evaluate(f"fetch('{card}').then(r => r.text())").startswith("# emovox model")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "upload.png"), full_page=True)
+    # a failed upload leaves nothing of the previous file on screen and says plainly what failed
+    bad = tmp_path / "notes.wav"
+    bad.write_text("not audio at all\n" * 10)
+    page.set_input_files("#file-input", str(bad))
+    page.wait_for_selector("#file-error:not([hidden])")
+    error = page.text_content("#file-error")
+    assert "notes.wav" in error and "format not recognised" in error and "0x" not in error
+    assert page.is_hidden("#file-result") and page.is_hidden("#timeline")
+    assert problems == ["415 " + server + "/v1/predict", "Failed to load resource: the server responded with a status of 415 (Unsupported Media Type)"]
     page.close()
 
 
-def test_live_microphone_streams_results(server, browser) -> None:
-    page = browser.new_page(viewport={"width": 1000, "height": 1100})
-    page.goto(server)
-    page.wait_for_function("document.getElementById('model-info').textContent.includes('emotions')")
+def test_live_microphone_streams_smoothed_results(server, browser) -> None:
+    page, problems = open_page(browser, server)
     page.click("#record-button")
-    page.wait_for_function("Number(document.body.dataset.liveUpdates || 0) >= 15", timeout=20_000)
+    page.wait_for_function("Number(document.body.dataset.liveUpdates || 0) >= 80", timeout=30_000)
     assert page.text_content("#live-label").strip() != ""
     assert page.locator("#live-bars .bar").count() == 6
     assert page.text_content("#live-error").strip() == ""
+    held = page.text_content("#live-held")
+    assert held.startswith("for ") and held.endswith(" s")
+    assert int(page.get_attribute("#live-chart", "data-time-ticks")) >= 4  # the chart has a time axis
+    # a real clip on a loop (speech, pauses): the shown emotion changes at most about every 1.5 s
+    # of audio, and half as often as the raw one, which swings several times a second
+    data = {k: int(v) for k, v in page.evaluate("({...document.body.dataset})").items()}
+    assert data["liveChanges"] <= data["liveUpdates"] / 15 and 2 * data["liveChanges"] <= data["liveRawChanges"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "live.png"), full_page=True)
     page.click("#record-button")  # stop: the server sends its final decision
     page.wait_for_function("document.getElementById('live-status').textContent.startsWith('finished')")
+    assert problems == []
     page.close()

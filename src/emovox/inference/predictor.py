@@ -60,6 +60,7 @@ class EmotionPredictor:
     ) -> None:
         self.model = model
         self.backend = BackendName(backend)
+        self.directory = Path(directory) if directory is not None else None
         if isinstance(model, EnsembleArtifact):
             places = member_directories(directory) if directory else [None] * len(model.members)
             self.members = [make_member(m, backend, d) for m, d in zip(model.members, places, strict=True)]
@@ -116,6 +117,11 @@ class EmotionPredictor:
             "metrics": card or {},
             "training": {k: first.metadata.get(k) for k in ("corpora", "seed", "selection")},
         }
+
+    def card(self) -> str | None:
+        """The model card (Markdown) of the loaded directory, or None when it has none."""
+        path = self.directory / "MODEL_CARD.md" if self.directory else None
+        return path.read_text(encoding="utf-8") if path and path.is_file() else None
 
     # -- clips ------------------------------------------------------------------------------
 

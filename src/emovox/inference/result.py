@@ -56,11 +56,15 @@ class Segment:
 @dataclass(frozen=True)
 class StreamUpdate:
     """Emitted while streaming: the latest probabilities (of the last frame, or of the last
-    window for clip-level models) at `t` seconds of audio, and the running utterance decision."""
+    window for clip-level models) at `t` seconds of audio, the running utterance decision, the
+    smoothed probabilities (a moving average over `smoothing_seconds`) and for how many seconds
+    the smoothed top emotion has held."""
 
     t: float
     current: Prediction
     utterance: Prediction
+    smoothed: Prediction
+    held: float
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +72,15 @@ class StreamUpdate:
             "class": self.current.class_index,
             "label": self.current.label,
             "confidence": list(self.current.confidence),
-            "utterance": {"class": self.utterance.class_index, "label": self.utterance.label,
-                          "confidence": list(self.utterance.confidence)},
-        }  # fmt: skip
+            "utterance": _short(self.utterance),
+            "smoothed": _short(self.smoothed),
+            "held": round(self.held, 3),
+        }
+
+
+def _short(prediction: Prediction) -> dict[str, Any]:
+    return {
+        "class": prediction.class_index,
+        "label": prediction.label,
+        "confidence": list(prediction.confidence),
+    }

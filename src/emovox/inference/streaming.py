@@ -5,6 +5,11 @@ to frame: each chunk's new 10 ms frames go through the network in one call with 
 carried, which gives exactly what one frame at a time gives. Other models (and ensembles)
 stream by sliding windows: every `emit_every_ms` they judge the last `window_seconds`.
 
+Every update also carries a smoothed view: an exponential moving average of the current
+probabilities with a time constant of `smoothing_seconds` (1 s by default; 0 turns it off), and
+how long its top emotion has held, for displays that should not flicker between emotions
+several times a second. The raw values stay in the update.
+
 The utterance decision is "last" (the LSTM's state after the latest frame; for window models,
 the whole utterance heard so far) or "mean" (the mean of every frame's, or every window's,
 probabilities). Pushing a whole clip in any chunk sizes and asking `result()` in "last" mode
@@ -51,10 +56,21 @@ class StreamConfig:
     window_seconds: float = 2.0  # window models only
     max_utterance_seconds: float = 600.0  # audio kept for the utterance decision of window models
     adapt: bool = False  # normalise with the stream's own running statistics (one speaker/set-up)
+    smoothing_seconds: float = 1.0  # time constant of the smoothed view; 0: none
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decision", choice(Decision, self.decision, "decision"))
         object.__setattr__(self, "level", choice(InputLevel, self.level, "level"))
+        for name in (
+            "sample_rate",
+            "emit_every_ms",
+            "window_seconds",
+            "max_utterance_seconds",
+            "smoothing_seconds",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{name} must be a number, got {value!r}")
         if not 8_000 <= self.sample_rate <= 192_000:
             raise ConfigError(f"sample_rate must be in [8000, 192000] Hz, got {self.sample_rate}")
         if not 10 <= self.emit_every_ms <= 60_000:
@@ -63,6 +79,8 @@ class StreamConfig:
             raise ConfigError(f"window_seconds must be in [0.1, 60], got {self.window_seconds}")
         if self.max_utterance_seconds < self.window_seconds:
             raise ConfigError("max_utterance_seconds must be >= window_seconds")
+        if not 0 <= self.smoothing_seconds <= 60:
+            raise ConfigError(f"smoothing_seconds must be in [0, 60], got {self.smoothing_seconds}")
 
 
 def as_float_pcm(chunk: np.ndarray) -> np.ndarray:
@@ -109,6 +127,9 @@ class StreamingSession:
         self._sum = np.zeros(len(self.predictor.labels))
         self._count = 0
         self._last: np.ndarray | None = None
+        self._smoothed: np.ndarray | None = None
+        self._smoothed_t = 0.0
+        self._held_since = 0.0  # when the smoothed top emotion last changed
         self._adaptation = Adaptation() if cfg.adapt else None
         if self.frames_mode:
             self._mfcc = StreamingMfcc(self._mfcc_extractor)
@@ -229,10 +250,25 @@ class StreamingSession:
 
     # -- output ---------------------------------------------------------------------------
 
+    def _smooth(self, t: float, current: np.ndarray) -> np.ndarray:
+        """The moving average after `current` at stream time `t` (weights by elapsed time)."""
+        tau = self.config.smoothing_seconds
+        if self._smoothed is None or tau == 0:
+            smoothed = np.asarray(current, dtype=np.float64)
+        else:
+            keep = np.exp(-(t - self._smoothed_t) / tau)
+            smoothed = keep * self._smoothed + (1 - keep) * current
+        if self._smoothed is None or smoothed.argmax() != self._smoothed.argmax():
+            self._held_since = t
+        self._smoothed, self._smoothed_t = smoothed, t
+        return smoothed
+
     def _update(self, t: float, current: np.ndarray, utterance: np.ndarray) -> StreamUpdate:
         labels = self.predictor.labels
+        smoothed = Prediction.from_probabilities(self._smooth(t, current), labels)
         return StreamUpdate(t, Prediction.from_probabilities(current, labels),
-                            Prediction.from_probabilities(utterance, labels))  # fmt: skip
+                            Prediction.from_probabilities(utterance, labels), smoothed,
+                            t - self._held_since)  # fmt: skip
 
     def result(self) -> Prediction | None:
         """The utterance decision so far, or None before anything could be judged."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -29,10 +29,12 @@ WS_PROTOCOL = """Live streaming over `WS /v1/stream`:
 
 1. The client sends one JSON text message: `{"sample_rate": 16000, "format": "pcm_s16le" | "pcm_f32le"}`
    (optional: `"emit_every_ms"` (default 100), `"decision"`: `"last"` | `"mean"`, `"level"`:
-   `"running_peak"` (default, for microphones) | `"as_is"`).
+   `"running_peak"` (default, for microphones) | `"as_is"`, `"smoothing_seconds"` (default 1;
+   0 for none)).
 2. Then binary messages of mono PCM in that format, any size (little-endian).
 3. The server answers JSON text messages `{"t": seconds, "class", "label", "confidence": [...],
-   "utterance": {...}}` as results become available.
+   "utterance": {...}, "smoothed": {...}, "held": seconds}` as results become available
+   (`smoothed`: a moving average of the probabilities; `held`: how long its top emotion has held).
 4. The client sends the text message `{"event": "end"}`; the server answers
    `{"final": true, "t", "class", "label", "confidence", "labels"}` and closes (1000).
 Over capacity the server closes with 1013; bad messages close with 1003 (unsupported data) or
@@ -136,6 +138,9 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
     )
     requests, streams = Capacity(limits.max_concurrent_requests), Capacity(limits.max_streams)
     clip_audio = AudioConfig(**{**predictor.audio.to_dict(), "max_seconds": limits.max_audio_seconds})
+    timeline_audio = AudioConfig(
+        **{**predictor.audio.to_dict(), "max_seconds": limits.max_timeline_seconds, "peak_normalise": False}
+    )
 
     @app.exception_handler(HttpError)
     async def _http_error(_: Request, exc: HttpError) -> JSONResponse:
@@ -157,6 +162,10 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
     async def index() -> FileResponse:
         return FileResponse(str(STATIC / "index.html"))
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(str(STATIC / "favicon.svg"), media_type="image/svg+xml")
+
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/health")
@@ -166,6 +175,14 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
         return {**predictor.describe(), "limits": asdict(limits)}
+
+    @app.get("/v1/models/card")
+    async def model_card() -> PlainTextResponse:
+        """The loaded model's card (Markdown, shown as text): data, evaluation, limits."""
+        card = predictor.card()
+        if card is None:
+            raise HttpError(404, "this model directory has no MODEL_CARD.md")
+        return PlainTextResponse(card)
 
     @app.post("/v1/predict")
     async def predict(request: Request) -> dict[str, Any]:
@@ -186,8 +203,11 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
         data = await audio_bytes(request, limits.max_upload_bytes)
 
         def work() -> dict[str, Any]:
-            segments = predictor.timeline(data, max_seconds=limits.max_timeline_seconds)
-            return {"labels": list(predictor.labels), "segments": [s.to_dict() for s in segments]}
+            signal = predictor.signal(data, config=timeline_audio)
+            duration = len(signal) / timeline_audio.sample_rate
+            segments = predictor.timeline(signal, timeline_audio.sample_rate, max_seconds=None)
+            return {"labels": list(predictor.labels), "duration": round(duration, 3),
+                    "segments": [s.to_dict() for s in segments]}  # fmt: skip
 
         return await guarded(work)
 
@@ -221,7 +241,7 @@ def parse_start(text: str) -> tuple[StreamConfig, str]:
     rate = start.get("sample_rate")
     if not isinstance(rate, int) or isinstance(rate, bool):
         raise ConfigError("sample_rate must be an integer (Hz)")
-    options = {k: start[k] for k in ("emit_every_ms", "decision", "level") if k in start}
+    options = {k: start[k] for k in ("emit_every_ms", "decision", "level", "smoothing_seconds") if k in start}
     return StreamConfig(sample_rate=rate, **{"level": InputLevel.RUNNING_PEAK, **options}), fmt
 
 

@@ -15,11 +15,20 @@ const COLOURS = {
 const PALETTE = ["#3aa6c9", "#c2577f", "#9c6b30", "#2f4858", "#b5a642"];  // labels without a colour of their own
 const CHART_SECONDS = 10;
 
-const state = { labels: [], history: [], socket: null, audio: null, updates: 0 };
+const state = { labels: [], history: [], socket: null, audio: null, updates: 0, shown: null, raw: null,
+  changes: 0, rawChanges: 0 };
 const $ = (id) => document.getElementById(id);
 
 function emojiFor(label) {
   return EMOJI[String(label).toLowerCase()] || "🎙️";
+}
+
+// An emoji in its own span, so the colour emoji font applies to it and not to the text beside it.
+function glyph(label) {
+  const span = document.createElement("span");
+  span.className = "glyph";
+  span.textContent = emojiFor(label);
+  return span;
 }
 
 function colourFor(index) {
@@ -46,7 +55,7 @@ function renderResult(prefix, result) {
       row.dataset.label = label;
       row.innerHTML = `<span class="name"></span><span class="track"><span class="fill"></span></span>` +
         `<span class="value"></span>`;
-      row.querySelector(".name").textContent = `${emojiFor(label)} ${label}`;
+      row.querySelector(".name").append(glyph(label), ` ${label}`);
       row.querySelector(".fill").style.background = colourFor(i);
       return row;
     }));
@@ -62,7 +71,7 @@ function renderLegend(id) {
   $(id).replaceChildren(...state.labels.map((label, i) => {
     const item = document.createElement("span");
     item.innerHTML = `<span class="swatch" style="background:${colourFor(i)}"></span>`;
-    item.append(`${emojiFor(label)} ${label}`);
+    item.append(glyph(label), ` ${label}`);
     return item;
   }));
 }
@@ -92,12 +101,32 @@ async function postAudio(path, file) {
   return body;
 }
 
+// A step of 1, 2 or 5 x 10^k seconds giving at most about eight ticks over `seconds`.
+function tickStep(seconds) {
+  const rough = seconds / 8;
+  const power = 10 ** Math.floor(Math.log10(rough || 1));
+  return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= rough);
+}
+
+function renderAxis(element, seconds) {
+  const step = tickStep(seconds);
+  const ticks = [];
+  for (let t = 0; t <= seconds + 1e-9; t += step) {
+    const tick = document.createElement("span");
+    tick.className = "tick";
+    tick.style.left = `${(100 * t) / seconds}%`;
+    tick.textContent = `${Number(t.toFixed(3))} s`;
+    ticks.push(tick);
+  }
+  element.replaceChildren(...ticks);
+}
+
 function renderTimeline(result) {
   const bar = $("timeline-bar");
-  const end = result.segments.reduce((t, s) => Math.max(t, s.end), 0) || 1;
+  const end = Math.max(result.duration || 0, ...result.segments.map((s) => s.end)) || 1;
   bar.replaceChildren(...result.segments.map((segment) => {
     const piece = document.createElement("div");
-    piece.className = "segment";
+    piece.className = "segment glyph";
     piece.style.left = `${(100 * segment.start) / end}%`;
     piece.style.width = `${(100 * (segment.end - segment.start)) / end}%`;
     piece.style.background = colourFor(segment.class);
@@ -105,19 +134,25 @@ function renderTimeline(result) {
     piece.title = `${segment.start.toFixed(1)}-${segment.end.toFixed(1)} s: ${segment.label}`;
     return piece;
   }));
+  renderAxis($("timeline-axis"), end);
   $("timeline").hidden = false;
   renderLegend("timeline-legend");
 }
 
 async function handleFile(file) {
   showError("file-error", "");
-  $("file-label").textContent = "…";
+  $("file-result").hidden = true;  // nothing of the previous file stays on screen
+  $("timeline").hidden = true;
+  $("file-name").textContent = "";
   try {
-    renderResult("file", await postAudio("/v1/predict", file));
+    const result = await postAudio("/v1/predict", file);
+    $("file-name").textContent = `Result for ${file.name}`;
+    renderResult("file", result);
     if ($("timeline-toggle").checked) renderTimeline(await postAudio("/v1/timeline", file));
   } catch (error) {
     $("file-result").hidden = true;
-    showError("file-error", `Could not read that file: ${error.message}`);
+    $("timeline").hidden = true;
+    showError("file-error", `Could not read ${file.name}: ${error.message}`);
   }
 }
 
@@ -137,21 +172,48 @@ function setUpFileInput() {
 
 // -- live microphone --------------------------------------------------------------------------
 
+const MARGIN = { left: 44, right: 20, top: 12, bottom: 24 };
+
 function drawChart() {
   const canvas = $("live-chart");
   const context = canvas.getContext("2d");
   const { width, height } = canvas;
+  const plotWidth = width - MARGIN.left - MARGIN.right;
+  const plotHeight = height - MARGIN.top - MARGIN.bottom;
   context.clearRect(0, 0, width, height);
-  if (!state.history.length) return;
-  const now = state.history[state.history.length - 1].t;
-  const x = (t) => width - ((now - t) / CHART_SECONDS) * width;
+  const now = state.history.length ? state.history[state.history.length - 1].t : CHART_SECONDS;
+  const start = Math.max(0, now - CHART_SECONDS);
+  const x = (t) => MARGIN.left + ((t - start) / CHART_SECONDS) * plotWidth;
+  const y = (p) => MARGIN.top + (1 - p) * plotHeight;
+  // axes: probability on the left, stream time below
+  context.font = "12px system-ui, sans-serif";
+  context.fillStyle = "#66707d";
+  context.strokeStyle = "#d7dbe2";
+  context.lineWidth = 1;
+  context.textAlign = "right";
+  context.textBaseline = "middle";
+  [0, 0.5, 1].forEach((p) => {
+    context.beginPath();
+    context.moveTo(MARGIN.left, y(p));
+    context.lineTo(width - MARGIN.right, y(p));
+    context.stroke();
+    context.fillText(`${100 * p}%`, MARGIN.left - 6, y(p));
+  });
+  context.textAlign = "center";
+  context.textBaseline = "top";
+  let ticks = 0;
+  for (let t = Math.ceil(start / 2) * 2; t <= start + CHART_SECONDS + 1e-9; t += 2) {
+    context.fillText(`${t} s`, x(t), height - MARGIN.bottom + 6);
+    ticks += 1;
+  }
+  canvas.dataset.timeTicks = String(ticks);
   state.labels.forEach((_, k) => {
     context.beginPath();
     context.strokeStyle = colourFor(k);
     context.lineWidth = 2;
     state.history.forEach((point, i) => {
-      const y = height - 4 - point.confidence[k] * (height - 8);
-      if (i === 0) context.moveTo(x(point.t), y); else context.lineTo(x(point.t), y);
+      if (i === 0) context.moveTo(x(point.t), y(point.confidence[k]));
+      else context.lineTo(x(point.t), y(point.confidence[k]));
     });
     context.stroke();
   });
@@ -162,14 +224,23 @@ function onLiveMessage(event) {
   if (message.error) { showError("live-error", message.error); return; }
   if (message.final) {
     if (message.label) renderResult("live", message);
+    $("live-held").textContent = "";
     $("live-status").textContent = `finished after ${message.t.toFixed(1)} s`;
     return;
   }
+  const shown = message.smoothed || message;  // a moving average over about a second: no flicker
   state.updates += 1;
-  document.body.dataset.liveUpdates = String(state.updates);
-  state.history.push(message);
+  if (state.shown !== null && shown.label !== state.shown) state.changes += 1;
+  if (state.raw !== null && message.label !== state.raw) state.rawChanges += 1;
+  state.shown = shown.label;
+  state.raw = message.label;
+  Object.assign(document.body.dataset, {
+    liveUpdates: String(state.updates), liveChanges: String(state.changes), liveRawChanges: String(state.rawChanges),
+  });
+  state.history.push({ t: message.t, confidence: shown.confidence });
   while (state.history.length && message.t - state.history[0].t > CHART_SECONDS) state.history.shift();
-  renderResult("live", { ...message, labels: state.labels });
+  renderResult("live", { ...shown, labels: state.labels });
+  $("live-held").textContent = message.held === undefined ? "" : `for ${message.held.toFixed(1)} s`;
   $("live-status").textContent = `listening · ${message.t.toFixed(1)} s`;
   drawChart();
 }
@@ -200,7 +271,7 @@ async function startRecording() {
   source.connect(collector);
   state.socket = socket;
   state.audio = { stream, context };
-  state.history = [];
+  Object.assign(state, { history: [], shown: null, raw: null, changes: 0, rawChanges: 0 });
   $("record-button").textContent = "Stop";
   $("record-button").classList.add("recording");
   $("live-status").textContent = "listening…";
@@ -233,3 +304,4 @@ $("record-button").addEventListener("click", async () => {
 
 setUpFileInput();
 loadModel();
+drawChart();
