@@ -12,6 +12,7 @@ import soundfile as sf
 from emovox.corpora import Manifest, read_corpus
 
 DATA = Path(os.environ.get("EMOVOX_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+ROOT_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"  # six RAVDESS clips shipped with emovox
 
 
 def corpus_root(name: str) -> Path:

@@ -45,6 +45,31 @@ def test_missing_file(tmp_path) -> None:
         load_audio(tmp_path / "nope.wav")
 
 
+def test_paths_that_are_not_files_say_what_they_are(tmp_path) -> None:
+    import os
+
+    os.mkfifo(tmp_path / "pipe")
+    for path, what in (
+        (tmp_path, "is a directory"),
+        (tmp_path / "pipe", "is a FIFO"),
+        ("/dev/null", "is a device"),
+    ):
+        with pytest.raises(AudioError, match=what):
+            load_audio(path)
+
+
+def test_decoder_messages_carry_no_internals(tmp_path) -> None:
+    import io
+
+    for source, name in (
+        (b"not audio" * 10, "the audio data (90 bytes)"),
+        (io.BytesIO(b"x" * 50), "the audio stream"),
+    ):
+        with pytest.raises(AudioError) as caught:
+            load_audio(source)
+        assert str(caught.value) == f"{name}: not readable as audio (format not recognised)"
+
+
 def test_nan_samples_raise(tmp_path) -> None:
     x = voiced_signal(0.5)
     x[100] = np.nan

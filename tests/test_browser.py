@@ -131,7 +131,10 @@ def test_upload_shows_the_emotion_and_a_bar_per_class(server, browser, ravdess_c
     error = page.text_content("#file-error")
     assert "notes.wav" in error and "format not recognised" in error and "0x" not in error
     assert page.is_hidden("#file-result") and page.is_hidden("#timeline")
-    assert problems == ["415 " + server + "/v1/predict", "Failed to load resource: the server responded with a status of 415 (Unsupported Media Type)"]
+    assert problems == [
+        "415 " + server + "/v1/predict",
+        "Failed to load resource: the server responded with a status of 415 (Unsupported Media Type)",
+    ]
     page.close()
 
 
@@ -148,7 +151,9 @@ def test_live_microphone_streams_smoothed_results(server, browser) -> None:
     # a real clip on a loop (speech, pauses): the shown emotion changes at most about every 1.5 s
     # of audio, and half as often as the raw one, which swings several times a second
     data = {k: int(v) for k, v in page.evaluate("({...document.body.dataset})").items()}
-    assert data["liveChanges"] <= data["liveUpdates"] / 15 and 2 * data["liveChanges"] <= data["liveRawChanges"]
+    assert (
+        data["liveChanges"] <= data["liveUpdates"] / 15 and 2 * data["liveChanges"] <= data["liveRawChanges"]
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "live.png"), full_page=True)
     page.click("#record-button")  # stop: the server sends its final decision

@@ -59,3 +59,49 @@ def test_console_script_runs() -> None:
         [sys.executable, "-m", "emovox", "--version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.startswith("emovox ")
+
+
+def test_predict_reads_directories_and_reports_each_failure_once_on_stderr(tmp_path, capsys) -> None:
+    """Good files are predicted whatever else fails; each failure is one plain line on stderr."""
+    import shutil
+
+    from conftest import ROOT_EXAMPLES
+
+    clips = sorted(ROOT_EXAMPLES.glob("*.flac"))[:2]
+    (tmp_path / "calls" / "monday").mkdir(parents=True)
+    shutil.copy(clips[0], tmp_path / "calls" / "monday" / clips[0].name)
+    shutil.copy(clips[1], tmp_path / "calls" / clips[1].name)
+    (tmp_path / "calls" / "notes.txt").write_text("not audio")  # not an audio extension: not read
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "t.txt").write_text("hello")
+    argv = [str(tmp_path / "calls"), str(tmp_path / "t.txt"), "/dev/null", str(tmp_path / "empty")]
+    assert main(["predict", *argv]) == 1
+    captured = capsys.readouterr()
+    rows = captured.out.splitlines()
+    assert [row.split()[0] for row in rows] == [
+        str(tmp_path / "calls" / clips[1].name),
+        str(tmp_path / "calls" / "monday" / clips[0].name),
+    ]
+    errors = [line for line in captured.err.splitlines() if line.startswith("emovox:")]
+    assert errors == [
+        f"emovox: error: {tmp_path / 'empty'}: no audio files under this directory "
+        "(.aif, .aiff, .au, .caf, .flac, .mp3, .oga, .ogg, .opus, .w64, .wav)",
+        f"emovox: error: {tmp_path / 't.txt'}: not readable as audio (format not recognised)",
+        "emovox: error: /dev/null: is a device, not a regular audio file",
+    ]
+    assert main(["predict", str(clips[0])]) == 0
+    assert capsys.readouterr().err == ""  # one file: no progress bar
+
+
+def test_predict_shows_whole_paths_and_notes_useless_adaptation(tmp_path, capsys) -> None:
+    import shutil
+
+    from conftest import ROOT_EXAMPLES
+
+    deep = tmp_path / ("a-rather-long-folder-name-" * 4) / "clip.flac"
+    deep.parent.mkdir()
+    shutil.copy(sorted(ROOT_EXAMPLES.glob("*.flac"))[0], deep)
+    assert main(["predict", "--adapt", "--quiet", str(deep), str(deep)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0].startswith(str(deep) + "  ")
+    assert captured.err.startswith("emovox: note: adaptation changes nothing for this model")

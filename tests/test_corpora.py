@@ -154,6 +154,33 @@ def test_csv_reader(tmp_path) -> None:
         read_corpus("csv", tmp_path / "bad.csv")
 
 
+def test_csv_rejections_say_which_row_and_why(tmp_path, capsys) -> None:
+    from emovox.cli import main
+
+    write_clip(tmp_path / "clips" / "a.wav")
+    table = tmp_path / "my_clips.csv"
+    table.write_text(
+        "path,label,speaker\nclips/a.wav,happy,s1\nclips/gone.wav,sad,s2\n,sad,s2\nclips/a.wav,,s1\n"
+    )
+    rejected = read_corpus("csv", table).rejected
+    assert [(r.path, r.reason) for r in rejected] == [
+        ("clips/gone.wav", f"line 3: file not found ({tmp_path / 'clips' / 'gone.wav'})"),
+        ("(no path)", "line 4: empty path"),
+        ("clips/a.wav", "line 5: empty label"),
+    ]
+    assert main(["corpus", "summary", "csv", "--root", str(table)]) == 0
+    out = capsys.readouterr().out
+    assert "corpus    my_clips" in out and "rejected  3 file(s) or row(s), not used:" in out
+    assert "did not parse" not in out
+    with pytest.raises(CorpusError, match="3 row"):
+        read_corpus("csv", table, strict=True)
+    table.write_text("path,label\nclips/gone.wav,sad\n")
+    with pytest.raises(
+        CorpusError, match=r"no usable rows \(1 rejected: clips/gone.wav: line 2: file not found"
+    ):
+        read_corpus("csv", table)
+
+
 def test_shared_labels(ravdess: Manifest, emodb: Manifest) -> None:
     shared = to_shared(emodb)
     assert set(shared.label_order) <= set(SHARED_LABELS)

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
+from conftest import ROOT_EXAMPLES
 
+from emovox.errors import EmovoxWarning
 from emovox.inference import EmotionPredictor
 from emovox.inference.predictor import bundled_path
 
@@ -55,3 +58,43 @@ def test_default_model_hears_the_held_out_actors() -> None:
     names = {"01": "neutral", "03": "happy", "04": "sad", "05": "angry", "06": "fearful", "07": "disgust"}
     correct = sum(predictor.predict(p).label == names[p.name.split("-")[2]] for p in examples)
     assert correct >= 3
+
+
+def test_a_timeline_segment_that_is_one_clip_gets_that_clips_prediction(default) -> None:
+    """Clips (cut to their sound: no digital silence at their edges) one second apart in digital
+    silence: each segment is exactly one clip, and gets exactly the clip's own prediction."""
+    clips = []
+    for path in sorted(ROOT_EXAMPLES.glob("*.flac")):
+        samples = sf.read(path, dtype="float32")[0]
+        sound = np.flatnonzero(samples)
+        clips.append(samples[sound[0] : sound[-1] + 1])
+    gap = np.zeros(16_000, dtype=np.float32)
+    segments = default.timeline(np.concatenate([part for clip in clips for part in (clip, gap)]), 16_000)
+    assert len(segments) == len(clips)
+    start = 0
+    for clip, segment in zip(clips, segments, strict=True):
+        assert (round(16_000 * segment.start), round(16_000 * segment.end)) == (start, start + len(clip))
+        np.testing.assert_allclose(
+            segment.prediction.probabilities, default.predict(clip, 16_000).probabilities, atol=1e-6
+        )
+        start += len(clip) + len(gap)
+
+
+def test_the_long_example_recording_agrees_with_its_clips(default) -> None:
+    """The six example files as they are (with their own digital silence), joined one second
+    apart: the timeline labels each stretch as the file was labelled on its own."""
+    files = sorted(ROOT_EXAMPLES.glob("*.flac"))
+    segments = default.timeline(ROOT_EXAMPLES / "long" / "six_clips.flac")
+    assert [s.prediction.label for s in segments] == [default.predict(f).label for f in files]
+
+
+def test_adaptation_of_the_bundled_model_warns_that_it_changes_nothing(default) -> None:
+    files = sorted(ROOT_EXAMPLES.glob("*.flac"))[:2]
+    with pytest.warns(EmovoxWarning, match="adaptation changes nothing"):
+        adapted = default.predict_many(files, progress=False, adapt=True)
+    plain = default.predict_many(files, progress=False)
+    assert [a.confidence for a in adapted] == [p.confidence for p in plain]
+    for call in (lambda: default.adapt(files), lambda: default.stream(adapt=True),
+                 lambda: default.timeline(files[0], adapt=True)):  # fmt: skip
+        with pytest.warns(EmovoxWarning):
+            call()

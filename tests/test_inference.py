@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from test_artifact import make_artifact
 from emovox.artifact.export import export_model, onnx_bytes
 from emovox.audio import load_audio
 from emovox.cli import main
-from emovox.errors import AudioError, AudioTooLongError, ConfigError
+from emovox.errors import AudioError, AudioTooLongError, ConfigError, EmovoxWarning
 from emovox.inference import EmotionPredictor, SegmentConfig, StreamConfig
 from emovox.inference.backends import OnnxBackend, TorchBackend
 from emovox.inference.segments import speech_segments, windows
@@ -293,7 +294,9 @@ def test_adapted_stream_and_timeline(predictors, ravdess_clip) -> None:
     signal = load_audio(ravdess_clip)
     for name in ("lstm_stream", "mlp"):
         predictor = predictors[name]
-        plain, adapted = predictor.stream(), predictor.stream(adapt=True)
+        with warnings.catch_warnings():  # the LSTM reads frames only: adaptation warns, tested elsewhere
+            warnings.simplefilter("ignore", EmovoxWarning)
+            plain, adapted = predictor.stream(), predictor.stream(adapt=True)
         for chunk in np.array_split(signal, 20):
             plain.push(chunk)
             adapted.push(chunk)
@@ -305,3 +308,33 @@ def test_adapted_stream_and_timeline(predictors, ravdess_clip) -> None:
     assert predictors["mlp"].adaptable and not predictors["lstm_stream"].adaptable
     segments = predictors["mlp"].timeline(signal, 16_000, adapt=True)
     assert segments and all(abs(sum(s.prediction.confidence) - 1) < 1e-5 for s in segments)
+
+
+def test_stream_updates_carry_a_moving_average_and_how_long_it_held(predictors, ravdess_clip) -> None:
+    signal = load_audio(ravdess_clip)
+    tau = 0.5
+    updates = predictors["mlp"].stream(emit_every_ms=100, smoothing_seconds=tau).push(signal)
+    assert len(updates) > 20
+    smoothed, since = updates[0].current.probabilities, updates[0].t
+    for previous, update in itertools.pairwise(updates):
+        keep = np.exp(-(update.t - previous.t) / tau)
+        expected = keep * smoothed + (1 - keep) * update.current.probabilities
+        if expected.argmax() != smoothed.argmax():
+            since = update.t
+        smoothed = expected
+        np.testing.assert_allclose(update.smoothed.probabilities, smoothed, atol=1e-9)
+        assert update.held == pytest.approx(update.t - since)
+    assert set(updates[-1].to_dict()) == {
+        "t",
+        "class",
+        "label",
+        "confidence",
+        "utterance",
+        "smoothed",
+        "held",
+    }
+    raw = predictors["mlp"].stream(emit_every_ms=100, smoothing_seconds=0).push(signal)
+    assert all(u.smoothed.confidence == u.current.confidence for u in raw)
+    for bad in ({"smoothing_seconds": -1}, {"smoothing_seconds": 61}, {"emit_every_ms": "abc"}):
+        with pytest.raises(ConfigError):
+            StreamConfig(**bad)

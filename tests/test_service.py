@@ -52,6 +52,7 @@ def test_timeline_models_health_and_page(client, ravdess) -> None:
     response = client.post("/v1/timeline", content=buffer.getvalue())
     assert response.status_code == 200
     segments = response.json()["segments"]
+    assert response.json()["duration"] == round((len(clips[0]) + 16_000 + len(clips[1])) / 16_000, 3)
     assert len(segments) >= 2 and all({"start", "end", "label", "confidence"} <= set(s) for s in segments)
     models = client.get("/v1/models").json()
     assert models["labels"] == response.json()["labels"] and models["streaming"] == "frames"
@@ -60,6 +61,9 @@ def test_timeline_models_health_and_page(client, ravdess) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "Record" in page.text
     assert client.get("/static/app.js").status_code == 200
+    assert client.get("/favicon.ico").headers["content-type"] == "image/svg+xml"
+    card = client.get("/v1/models/card")
+    assert card.status_code == 200 and card.text.startswith("# emovox model") and "Known limits" in card.text
     assert "/v1/stream" in json.dumps(client.get("/openapi.json").json())  # the WS protocol is documented
 
 
@@ -71,7 +75,10 @@ def test_bad_uploads_get_clear_4xx(client, ravdess_clip) -> None:
     status, body = post(content=b"x" * 2_000_001)
     assert status == 413 and "limit" in body["error"] and body["status"] == 413
     status, body = post(content=b"this is not audio at all")
-    assert status == 415 and "not readable" in body["error"]
+    assert (
+        status == 415
+        and body["error"] == "the audio data (24 bytes): not readable as audio (format not recognised)"
+    )
     status, body = post(content=b"")
     assert status == 422
     status, body = post(files={"other": ("a.wav", b"123", "audio/wav")})

@@ -28,7 +28,7 @@ def _print_summary(manifest: Manifest) -> None:
     for label, count in summary["labels"].items():
         print(f"  {label:<{width}}  {count:>5}")
     if manifest.rejected:
-        print(f"rejected  {len(manifest.rejected)} file(s) whose names did not parse:")
+        print(f"rejected  {len(manifest.rejected)} file(s) or row(s), not used:")
         for item in manifest.rejected[:10]:
             print(f"  {item.path}: {item.reason}")
         if len(manifest.rejected) > 10:

@@ -186,7 +186,9 @@ def _classical_model(
 def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
     cv = metadata.get("cross_validation")
     corpora = metadata.get("corpora", [])
-    languages = sorted({LANGUAGES.get(c, "unknown") for c in corpora})
+    known = [c for c in corpora if c in LANGUAGES]  # emovox's readers: acted corpora it knows
+    own = [c for c in corpora if c not in LANGUAGES]
+    languages = sorted({LANGUAGES[c] for c in known})
     held_out = metadata.get("held_out_speakers") or []
     lines = [
         f"# emovox model: {config['model']['name']} on {config['features']['set']}",
@@ -195,7 +197,19 @@ def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
         "",
         "## Training data",
         "",
-        f"- Corpora: {', '.join(corpora)} (acted emotional speech; {', '.join(languages)}).",
+        *(
+            [f"- Corpora: {', '.join(known)} (acted emotional speech; {', '.join(languages)})."]
+            if known
+            else []
+        ),
+        *(
+            [
+                f"- Your own data: {', '.join(own)} (its language, recording set-up and speakers are "
+                "not known to emovox: describe them here)."
+            ]
+            if own
+            else []
+        ),
         f"- Training speakers: {len(metadata.get('train_speakers', []))}; "
         f"validation speakers (early stopping): {', '.join(metadata.get('val_speakers', []))}.",
         *([f"- Held out of all training: {', '.join(held_out)}."] if held_out else []),
@@ -222,12 +236,22 @@ def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
         "",
         "## Known limits",
         "",
-        "- Trained on acted, studio-quality speech by professional actors: spontaneous emotion is",
-        "  subtler and often mixed, so expect many real-world clips to come out as neutral or as the",
-        "  nearest strong emotion, and lower accuracy than above.",
+        *(
+            [
+                "- Trained on acted, studio-quality speech by professional actors: spontaneous emotion is",
+                "  subtler and often mixed, so expect many real-world clips to come out as neutral or as the",
+                "  nearest strong emotion, and lower accuracy than above.",
+            ]
+            if known and not own
+            else []
+        ),
         "- Rooms, microphones, phone lines, noise and music change the sound; across corpora (another",
         "  language, studio and cast) accuracy drops a long way (see the README's cross-corpus table).",
-        f"- Only {' and '.join(languages)} speech was seen; other languages and accents are untested.",
+        *(
+            [f"- Only {' and '.join(languages)} speech was seen; other languages and accents are untested."]
+            if known and not own
+            else ["- Speech unlike the training clips (other languages, speakers, rooms) is untested."]
+        ),
         "- One label per clip; use a timeline for recordings whose emotion changes.",
         "- Not for decisions about people: emotion recognition from voice is unreliable evidence.",
         "",

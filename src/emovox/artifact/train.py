@@ -77,7 +77,7 @@ def train_and_save(
     fitted = fit_model(experiment, table, train_idx, val_idx, checkpoints, progress, augmented, resume)
     metadata: dict[str, Any] = {
         "experiment": experiment.to_dict(),
-        "corpora": list(experiment.data.corpora),
+        "corpora": manifest.corpora,
         "held_out_speakers": list(experiment.data.exclude_speakers),
         "train_speakers": sorted(set(speakers) - val),
         "val_speakers": sorted(val),

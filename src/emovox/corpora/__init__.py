@@ -34,7 +34,7 @@ def read_corpus(name: str, root: str | Path, strict: bool = False) -> Manifest:
     """Read a corpus by name: a built-in one, `folder` (a folder per label) or `csv` (root = file)."""
     key = name.lower().replace("-", "").replace("_", "")
     if key == "csv":
-        return read_csv(root)
+        return read_csv(root, strict=strict)
     if key not in READERS:
         raise CorpusError(f"unknown corpus {name!r}; choose from {', '.join(CORPUS_NAMES)}")
     return READERS[key]().read(root, strict=strict)

@@ -46,11 +46,14 @@ class FolderReader(CorpusReader):
         return Utterance(str(path), self.name, speaker, label, {"speaker_known": known})
 
 
-def read_csv(csv_path: str | Path, name: str | None = None) -> Manifest:
+def read_csv(csv_path: str | Path, name: str | None = None, strict: bool = False) -> Manifest:
     """A CSV with columns `path`, `label` and optionally `speaker`, `corpus` and any others.
 
-    Relative paths are taken from the CSV's folder; extra columns become metadata. Rows whose
-    file is missing are rejected with the reason, and a missing column is an error.
+    Relative paths are resolved from the CSV's own folder (not the working directory), so the
+    CSV and its clips move together; extra columns become metadata. The corpus is named after
+    the CSV's file name (`my_clips.csv` -> `my_clips`) unless a `corpus` column says otherwise.
+    Rows without a path or label, or whose file is missing, are rejected with the line and the
+    reason (`strict=True` makes any of them an error); a missing column is an error.
     """
     source = Path(csv_path).expanduser()
     if not source.is_file():
@@ -66,14 +69,18 @@ def read_csv(csv_path: str | Path, name: str | None = None) -> Manifest:
     utterances: list[Utterance] = []
     rejected: list[Rejected] = []
     for line, row in enumerate(rows, start=2):
-        path = Path(row["path"]).expanduser()
-        path = path if path.is_absolute() else source.parent / path
+        written = (row.get("path") or "").strip()
         label = (row.get("label") or "").strip()
-        if not label:
-            rejected.append(Rejected(str(path), f"line {line}: empty label"))
-            continue
-        if not path.is_file():
-            rejected.append(Rejected(str(path), f"line {line}: file not found"))
+        path = Path(written).expanduser()
+        path = path if path.is_absolute() else source.parent / path
+        reason = (
+            "empty path" if not written
+            else "empty label" if not label
+            else f"file not found ({path})" if not path.is_file()
+            else None
+        )  # fmt: skip
+        if reason:
+            rejected.append(Rejected(written or "(no path)", f"line {line}: {reason}"))
             continue
         speaker = (row.get("speaker") or "").strip()
         meta = {k: v for k, v in row.items() if k not in RESERVED_COLUMNS and v is not None}
@@ -81,6 +88,11 @@ def read_csv(csv_path: str | Path, name: str | None = None) -> Manifest:
         utterances.append(
             Utterance(str(path), row.get("corpus") or corpus, speaker or path.stem, label, meta)
         )
+    reasons = "; ".join(f"{r.path}: {r.reason}" for r in rejected[:5]) + (
+        "; ..." if len(rejected) > 5 else ""
+    )
     if not utterances:
-        raise CorpusError(f"csv {source}: no usable rows ({len(rejected)} rejected)")
+        raise CorpusError(f"csv {source}: no usable rows ({len(rejected)} rejected: {reasons})")
+    if strict and rejected:
+        raise CorpusError(f"csv {source}: {len(rejected)} row(s) rejected: {reasons}")
     return Manifest(tuple(utterances), tuple(rejected))

@@ -38,7 +38,7 @@ def write_report(
         "protocol": experiment.data.protocol,
         "speaker_independent": speaker_independent,
         "speaker_normalised": experiment.data.speaker_norm,
-        "corpus": "+".join(experiment.data.corpora),
+        "corpus": "+".join(manifest.corpora),  # as the summary names it (a CSV: its file name)
         "labels": list(manifest.label_order),
         "model": experiment.model.name,
         "features": experiment.features,
