@@ -124,3 +124,16 @@ def test_classical_models_are_stored_as_arrays(tmp_path, name: str) -> None:
     (tmp_path / name / "config.json").write_text(json.dumps({**broken, "labels": ["a", "b"]}))
     with pytest.raises(ArtifactError, match="weights do not fit"):
         load_model(tmp_path / name)
+
+
+def test_model_card_says_only_what_is_known_of_the_training_data() -> None:
+    from emovox.artifact.store import model_card
+
+    config = {"model": {"name": "mlp"}, "features": {"set": "enhanced392"}, "labels": ["happy", "sad"]}
+    own = model_card(config, {"corpora": ["my_clips"], "train_speakers": ["a", "b"], "val_speakers": ["c"]})
+    assert "Your own data: my_clips" in own
+    for claim in ("acted", "unknown", "studio", "professional actors", "Only "):
+        assert claim not in own, claim
+    known = model_card(config, {"corpora": ["ravdess", "emodb"], "train_speakers": [], "val_speakers": []})
+    assert "acted emotional speech; English (North American), German" in known
+    assert "studio-quality speech by professional actors" in known and "Your own data" not in known

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import uvicorn
+from conftest import ROOT_EXAMPLES
 from PIL import Image
 
 from emovox.audio import load_audio
@@ -123,6 +124,12 @@ def test_upload_shows_the_emotion_and_a_bar_per_class(server, browser, ravdess_c
     assert page.evaluate(f"fetch('{card}').then(r => r.text())").startswith("# emovox model")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "upload.png"), full_page=True)
+    # a long recording: one segment per clip on a time axis (the README's screenshot)
+    page.set_input_files("#file-input", str(ROOT_EXAMPLES / "long" / "six_clips.flac"))
+    page.wait_for_function("document.querySelectorAll('#timeline-bar .segment').length === 6")
+    assert page.locator("#timeline-axis .tick").last.text_content() == "30 s"
+    assert "six_clips.flac" in page.text_content("#file-name")
+    page.screenshot(path=str(SCREENSHOTS / "timeline.png"), full_page=True)
     # a failed upload leaves nothing of the previous file on screen and says plainly what failed
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio at all\n" * 10)

@@ -246,7 +246,7 @@ def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
             else []
         ),
         "- Rooms, microphones, phone lines, noise and music change the sound; across corpora (another",
-        "  language, studio and cast) accuracy drops a long way (see the README's cross-corpus table).",
+        "  language, room and cast) accuracy drops a long way (see the README's cross-corpus table).",
         *(
             [f"- Only {' and '.join(languages)} speech was seen; other languages and accents are untested."]
             if known and not own
