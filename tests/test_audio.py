@@ -176,3 +176,14 @@ def test_trim_cuts_quiet_edges_only() -> None:
 def test_bad_config_values(kwargs) -> None:
     with pytest.raises(ConfigError):
         AudioConfig(**kwargs)
+
+
+def test_has_sound_frame_agrees_with_framing_and_the_silent_frame_rule() -> None:
+    from emovox.audio.framing import has_sound_frame
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        x = np.zeros(int(rng.integers(0, 3000)), dtype=np.float32)
+        if len(x):
+            x[rng.integers(0, len(x), int(rng.integers(0, 4)))] = 0.5
+        assert has_sound_frame(x, 400, 160) == bool(nonsilent_mask(frame_signal(x, 400, 160)).any())

@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import soundfile as sf
 from conftest import corpus_root
 
 from emovox.cli import main
@@ -105,3 +106,23 @@ def test_predict_shows_whole_paths_and_notes_useless_adaptation(tmp_path, capsys
     captured = capsys.readouterr()
     assert captured.out.splitlines()[0].startswith(str(deep) + "  ")
     assert captured.err.startswith("emovox: note: adaptation changes nothing for this model")
+
+
+def test_a_file_without_a_frame_of_sound_is_an_error_line_and_the_others_are_predicted(
+    tmp_path, capsys
+) -> None:
+    from conftest import ROOT_EXAMPLES
+
+    samples = np.zeros(48_000, dtype=np.int16)
+    samples[-1] = 1000  # zeros and one click: not silent, but no whole frame of sound
+    sf.write(tmp_path / "click.wav", samples, 16_000, subtype="PCM_16")
+    good = [str(p) for p in sorted(ROOT_EXAMPLES.glob("*.flac"))[:2]]
+    for backend in ("onnx", "torch"):
+        assert (
+            main(["predict", "--backend", backend, "--quiet", good[0], str(tmp_path / "click.wav"), good[1]])
+            == 1
+        )
+        captured = capsys.readouterr()
+        assert [row.split()[0] for row in captured.out.splitlines()] == good
+        reason = "no sound to judge: every 25 ms frame is digital silence"
+        assert captured.err == f"emovox: error: {tmp_path / 'click.wav'}: {reason}\n"

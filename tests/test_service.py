@@ -92,7 +92,7 @@ def test_bad_uploads_get_clear_4xx(client, ravdess_clip) -> None:
     silent = io.BytesIO()
     sf.write(silent, np.zeros(16_000, np.float32), 16_000, format="WAV")
     status, body = post(content=silent.getvalue())
-    assert status == 415 and "silence" in body["error"]
+    assert status == 422 and "silence" in body["error"]
     ok = client.post("/v1/predict", content=Path(ravdess_clip).read_bytes())  # still serving
     assert ok.status_code == 200
 
@@ -185,3 +185,39 @@ def test_over_capacity_gets_429_and_others_keep_being_served(predictor, ravdess_
     worker.join(10)
     assert first[0].status_code == 200
     assert client.post("/v1/predict", content=data).status_code == 200
+
+
+def click_wav() -> bytes:
+    """3 s of digital zeros with one non-zero sample at the very end: decodable, not silent,
+    and without one whole 25 ms frame of sound."""
+    samples = np.zeros(48_000, dtype=np.int16)
+    samples[-1] = 1000
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, 16_000, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_audio_without_a_frame_of_sound_is_a_422_for_every_kind_of_model(trained_models, backend) -> None:
+    """Frame models (the bundled CRNN, the LSTM) and utterance models alike: a 422 naming what
+    was wrong, over HTTP, and a normal close with an empty final decision on the WebSocket."""
+    for model in ("default", trained_models["lstm_stream"], trained_models["mlp"]):
+        with TestClient(create_app(EmotionPredictor.load(model, backend=backend))) as client:
+            for path in ("/v1/predict", "/v1/timeline"):
+                response = client.post(path, content=click_wav())
+                if path == "/v1/timeline":  # nothing to judge: an empty timeline
+                    assert response.status_code == 200 and response.json()["segments"] == []
+                    continue
+                assert response.status_code == 422, (model, response.text)
+                assert response.json()["error"].endswith(
+                    "no sound to judge: every 25 ms frame is digital silence"
+                )
+            with client.websocket_connect("/v1/stream") as ws:
+                ws.send_text(json.dumps({"sample_rate": 16_000, "format": "pcm_s16le"}))
+                ws.send_bytes(click_wav()[44:])
+                ws.send_text(json.dumps({"event": "end"}))
+                messages = []
+                while not messages or not messages[-1].get("final"):
+                    messages.append(ws.receive_json())
+                assert messages[-1]["label"] is None and all("error" not in m for m in messages)
+            assert client.get("/health").status_code == 200

@@ -18,6 +18,11 @@ class AudioTooLongError(AudioError):
     """Audio longer than the configured cap (a service answers 413)."""
 
 
+class NoSoundError(AudioError):
+    """Decodable audio with nothing to judge: digital silence, or not one whole 25 ms frame with
+    sound in it (a service answers 422)."""
+
+
 class CorpusError(EmovoxError):
     """A corpus root that is missing, empty or not laid out as the reader expects."""
 

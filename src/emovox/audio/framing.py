@@ -28,6 +28,16 @@ def nonsilent_mask(frames: np.ndarray) -> np.ndarray:
     return np.any(frames != 0, axis=-1)
 
 
+def has_sound_frame(signal: np.ndarray, frame_length: int, hop_length: int) -> bool:
+    """Whether some whole frame is not silent (by `nonsilent_mask`'s rule), without framing."""
+    n = frame_count(len(signal), frame_length, hop_length)
+    if n == 0:
+        return False
+    nonzero = np.concatenate([[0], np.cumsum(signal != 0, dtype=np.int64)])
+    starts = np.arange(n) * hop_length
+    return bool(np.any(nonzero[starts + frame_length] > nonzero[starts]))
+
+
 def trim_silence(signal: np.ndarray, config: AudioConfig) -> np.ndarray:
     """Cut leading and trailing frames quieter than `trim_top_db` below the loudest frame.
 

@@ -15,7 +15,7 @@ import soxr
 
 from emovox.audio.config import AudioConfig
 from emovox.audio.framing import trim_silence
-from emovox.errors import AudioError, AudioTooLongError
+from emovox.errors import AudioError, AudioTooLongError, NoSoundError
 
 AudioSource = str | os.PathLike[str] | bytes | BinaryIO
 
@@ -26,7 +26,10 @@ AUDIO_EXTENSIONS = frozenset(
 DEFAULT_AUDIO = AudioConfig()
 
 
-def _describe(source: AudioSource) -> str:
+def describe(source: AudioSource | np.ndarray) -> str:
+    """How an error names an input: a path as given, otherwise what kind of input it was."""
+    if isinstance(source, np.ndarray):
+        return f"the samples ({source.shape[0]} of them)"
     if isinstance(source, bytes):
         return f"the audio data ({len(source)} bytes)"
     if isinstance(source, (str, os.PathLike)):
@@ -89,7 +92,7 @@ def read_audio(source: AudioSource, max_seconds: float | None = None) -> tuple[n
 
     The length is checked from the header before decoding, so an oversize file costs nothing.
     """
-    name = _describe(source)
+    name = describe(source)
     if isinstance(source, (str, os.PathLike)):
         check_audio_path(Path(source))
     elif isinstance(source, bytes):
@@ -152,7 +155,7 @@ def prepare_signal(signal: np.ndarray, sample_rate: int, config: AudioConfig = D
         )
     peak = float(np.max(np.abs(x)))
     if peak == 0.0:
-        raise AudioError("audio is digital silence (every sample is zero)")
+        raise NoSoundError("audio is digital silence (every sample is zero)")
     if config.trim_silence:
         x = trim_silence(x, config)
     if config.peak_normalise:
@@ -166,4 +169,4 @@ def load_audio(source: AudioSource, config: AudioConfig = DEFAULT_AUDIO) -> np.n
     try:
         return prepare_signal(data, sample_rate, config)
     except AudioError as exc:
-        raise type(exc)(f"{_describe(source)}: {exc}") from exc
+        raise type(exc)(f"{describe(source)}: {exc}") from exc

@@ -17,7 +17,9 @@ from tqdm import tqdm
 from emovox.artifact.ensemble import EnsembleArtifact, load_any, member_directories
 from emovox.artifact.store import ArtifactError, ModelArtifact
 from emovox.audio import AudioConfig, load_audio, prepare_signal
-from emovox.errors import EmovoxError, EmovoxWarning
+from emovox.audio.framing import has_sound_frame
+from emovox.audio.io import describe
+from emovox.errors import AudioError, EmovoxError, EmovoxWarning, NoSoundError
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.backends import BackendName, Member, make_member
 from emovox.inference.result import Prediction, Segment
@@ -135,12 +137,28 @@ class EmotionPredictor:
         return load_audio(source, config)
 
     def features(self, signal: np.ndarray) -> dict[str, np.ndarray]:
-        """Each feature set the members read, computed once, for a prepared signal."""
+        """Each feature set the members read, computed once, for a prepared signal.
+
+        `NoSoundError` when no whole 25 ms frame is anything but digital silence (e.g. zeros with
+        one click): frame models would get no frame, utterance statistics nothing to summarise."""
+        audio = self.audio
+        if not has_sound_frame(signal, audio.frame_length, audio.hop_length):
+            raise NoSoundError("no sound to judge: every 25 ms frame is digital silence")
         out: dict[str, np.ndarray] = {}
         for member in self.members:
             if member.extractor.name not in out:
                 out[member.extractor.name] = member.extractor(signal)
         return out
+
+    def clip_features(
+        self, source: AudioInput, sample_rate: int | None = None, config: AudioConfig | None = None
+    ) -> dict[str, np.ndarray]:
+        """`features` of any accepted input; an `AudioError` names the input."""
+        signal = self.signal(source, sample_rate, config)
+        try:
+            return self.features(signal)
+        except AudioError as exc:
+            raise type(exc)(f"{describe(source)}: {exc}") from exc
 
     def classify(self, features: dict[str, np.ndarray], adaptation: Adaptation | None = None) -> np.ndarray:
         """Mean probabilities of the members for one clip's features."""
@@ -154,17 +172,18 @@ class EmotionPredictor:
             out.append(member.backend.clip(x))
         return np.mean(out, axis=0)
 
-    def probabilities(self, signal: np.ndarray, adaptation: Adaptation | None = None) -> np.ndarray:
-        """Mean probabilities of the members for a prepared signal."""
-        return self.classify(self.features(signal), adaptation)
-
     def predict(
-        self, source: AudioInput, sample_rate: int | None = None, adaptation: Adaptation | None = None
+        self,
+        source: AudioInput,
+        sample_rate: int | None = None,
+        adaptation: Adaptation | None = None,
+        config: AudioConfig | None = None,
     ) -> Prediction:
         """One clip: a path, encoded bytes, a binary stream, or samples (at `sample_rate`, by
-        default the model's). `adaptation`: see `adapt`."""
+        default the model's). `adaptation`: see `adapt`; `config`: other audio limits than the
+        model's (a service's shorter cap)."""
         return Prediction.from_probabilities(
-            self.probabilities(self.signal(source, sample_rate), adaptation), self.labels
+            self.classify(self.clip_features(source, sample_rate, config), adaptation), self.labels
         )
 
     def adapt(self, sources: Sequence[AudioInput], sample_rate: int | None = None) -> Adaptation:
@@ -173,7 +192,7 @@ class EmotionPredictor:
         self.warn_if_not_adaptable()
         adaptation = Adaptation()
         for source in sources:
-            adaptation.add(self.features(self.signal(source, sample_rate)))
+            adaptation.add(self.clip_features(source, sample_rate))
         return adaptation
 
     def predict_many(
@@ -197,7 +216,7 @@ class EmotionPredictor:
 
         def features(source: AudioInput) -> dict[str, np.ndarray] | EmovoxError:
             try:
-                return self.features(self.signal(source))
+                return self.clip_features(source)
             except EmovoxError as exc:
                 if errors == "raise":
                     raise
@@ -217,11 +236,18 @@ class EmotionPredictor:
             for item in computed:
                 if not isinstance(item, EmovoxError):
                     adaptation.add(item)
-        return [
-            item if isinstance(item, EmovoxError)
-            else Prediction.from_probabilities(self.classify(item, adaptation), self.labels)
-            for item in computed
-        ]  # fmt: skip
+
+        def judge(item: dict[str, np.ndarray] | EmovoxError) -> Prediction | EmovoxError:
+            if isinstance(item, EmovoxError):
+                return item
+            try:
+                return Prediction.from_probabilities(self.classify(item, adaptation), self.labels)
+            except EmovoxError as exc:
+                if errors == "raise":
+                    raise
+                return exc
+
+        return [judge(item) for item in computed]
 
     # -- long recordings --------------------------------------------------------------------
 
@@ -245,9 +271,9 @@ class EmotionPredictor:
         for start, end in speech_segments(signal, rate, segments or SegmentConfig()):
             try:
                 prepared = prepare_signal(signal[round(start * rate) : round(end * rate)], rate, self.audio)
-            except EmovoxError:  # a stretch too short or all zeros: nothing to judge
+                pieces.append((start, end, self.features(prepared)))
+            except AudioError:  # a stretch too short or without sound: nothing to judge
                 continue
-            pieces.append((start, end, self.features(prepared)))
         adaptation = None
         if adapt:
             adaptation = Adaptation()

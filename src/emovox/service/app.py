@@ -20,7 +20,7 @@ from starlette.formparsers import MultiPartException
 
 from emovox import __version__
 from emovox.audio import AudioConfig
-from emovox.errors import AudioError, AudioTooLongError, ConfigError, EmovoxError
+from emovox.errors import AudioError, AudioTooLongError, ConfigError, EmovoxError, NoSoundError
 from emovox.inference import EmotionPredictor, InputLevel, StreamConfig
 
 STATIC = resources.files("emovox") / "service" / "static"
@@ -72,6 +72,8 @@ def error_response(status: int, message: str) -> JSONResponse:
 def status_for(exc: EmovoxError) -> int:
     if isinstance(exc, AudioTooLongError):
         return 413
+    if isinstance(exc, NoSoundError):  # decodable, but nothing to judge
+        return 422
     if isinstance(exc, AudioError):
         return 415
     return 422
@@ -191,8 +193,7 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
         data = await audio_bytes(request, limits.max_upload_bytes)
 
         def work() -> dict[str, Any]:
-            signal = predictor.signal(data, config=clip_audio)
-            return predictor.predict(signal).to_dict()
+            return predictor.predict(data, config=clip_audio).to_dict()
 
         return await guarded(work)
 
