@@ -187,3 +187,39 @@ def test_has_sound_frame_agrees_with_framing_and_the_silent_frame_rule() -> None
         if len(x):
             x[rng.integers(0, len(x), int(rng.integers(0, 4)))] = 0.5
         assert has_sound_frame(x, 400, 160) == bool(nonsilent_mask(frame_signal(x, 400, 160)).any())
+
+
+def test_decoding_streams_in_bounded_memory_whatever_the_rate_and_channels(tmp_path) -> None:
+    """60 s of 192 kHz stereo (23 M samples, 92 MB as float32) becomes 16 kHz mono with a peak
+    of Python-side memory near the output's own 3.8 MB, and equal to a one-shot decode."""
+    import tracemalloc
+
+    import soxr
+
+    from emovox.audio.io import decode_mono
+
+    rate, seconds = 192_000, 60
+    t = np.arange(rate * seconds) / rate
+    stereo = np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.2 * np.sin(2 * np.pi * 330 * t)], axis=1)
+    sf.write(tmp_path / "hi.flac", stereo.astype(np.float32), rate, subtype="PCM_16")
+    del t, stereo
+    tracemalloc.start()
+    mono = decode_mono(tmp_path / "hi.flac", 16_000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(mono) == 16_000 * seconds and peak < 3 * mono.nbytes  # the output, its concatenation, a block
+    whole, _ = sf.read(tmp_path / "hi.flac", dtype="float32", always_2d=True)
+    reference = soxr.resample(whole.mean(axis=1), rate, 16_000, quality="HQ")
+    assert np.max(np.abs(mono[1000:-1000] - reference[1000:-1000])) < 1e-3
+
+
+def test_caps_on_length_and_decoded_samples_are_checked_from_the_header(tmp_path) -> None:
+    from emovox.audio.io import decode_mono
+    from emovox.errors import AudioTooLongError
+
+    sf.write(tmp_path / "wide.flac", np.zeros((65_535, 8), dtype=np.int16), 65_535, subtype="PCM_16")
+    with pytest.raises(AudioTooLongError, match="65535 Hz x 8 channel.* over the 100000-sample cap"):
+        decode_mono(tmp_path / "wide.flac", 16_000, max_samples=100_000)
+    with pytest.raises(AudioTooLongError, match="longer than the 0.5 s cap"):
+        decode_mono(tmp_path / "wide.flac", 16_000, max_seconds=0.5)
+    assert len(decode_mono(tmp_path / "wide.flac", 16_000, max_samples=8 * 65_535)) == 16_000

@@ -221,3 +221,15 @@ def test_audio_without_a_frame_of_sound_is_a_422_for_every_kind_of_model(trained
                     messages.append(ws.receive_json())
                 assert messages[-1]["label"] is None and all("error" not in m for m in messages)
             assert client.get("/health").status_code == 200
+
+
+def test_uploads_are_capped_by_decoded_samples_from_the_header(predictor) -> None:
+    """A short file at a huge rate and many channels is refused before it is decoded."""
+    limits = ServiceLimits(max_audio_seconds=30, max_timeline_seconds=30, max_input_rate_channels=100_000)
+    client = TestClient(create_app(predictor, limits))
+    wide = io.BytesIO()
+    sf.write(wide, np.zeros((655_350, 8), dtype=np.int16), 655_350, format="FLAC", subtype="PCM_16")
+    for path in ("/v1/predict", "/v1/timeline"):
+        response = client.post(path, content=wide.getvalue())
+        assert response.status_code == 413, response.text
+        assert "655350 Hz x 8 channel(s) is 5242800 samples to decode" in response.json()["error"]

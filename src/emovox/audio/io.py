@@ -6,6 +6,7 @@ import io
 import os
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -87,33 +88,83 @@ def decoder_reason(exc: Exception) -> str:
     return reason.strip().rstrip(".").lower() or "unknown format"
 
 
-def read_audio(source: AudioSource, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+BLOCK_FRAMES = 32_768  # frames decoded at a time: memory is the output plus one block
+
+
+class _Decoder:
+    """An opened input whose size was checked from its header, read block by block."""
+
+    def __init__(self, source: AudioSource, max_seconds: float | None, max_samples: int | None) -> None:
+        self.name = describe(source)
+        if isinstance(source, (str, os.PathLike)):
+            check_audio_path(Path(source))
+        elif isinstance(source, bytes):
+            if not source:
+                raise AudioError("audio bytes are empty")
+            source = io.BytesIO(source)
+        self.source, self.max_seconds, self.max_samples = source, max_seconds, max_samples
+
+    def check(self, frames: int, rate: int, channels: int) -> None:
+        """`AudioTooLongError` when `frames` at `rate` and `channels` pass a cap."""
+        if self.max_seconds is not None and frames > self.max_seconds * rate:
+            raise AudioTooLongError(
+                f"{self.name}: {frames / rate:.1f} s is longer than the {self.max_seconds:g} s cap"
+            )
+        if self.max_samples is not None and frames * channels > self.max_samples:
+            raise AudioTooLongError(
+                f"{self.name}: {frames / rate:.1f} s at {rate} Hz x {channels} channel(s) is "
+                f"{frames * channels} samples to decode, over the {self.max_samples}-sample cap"
+            )
+
+    def blocks(self) -> Iterator[tuple[np.ndarray, int]]:
+        """(block of float32 (frames, channels), sample rate), checked before and while decoding
+        (a header may understate the length)."""
+        try:
+            with sf.SoundFile(self.source) as f:
+                self.check(f.frames, f.samplerate, f.channels)
+                decoded = 0
+                for block in f.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
+                    decoded += len(block)
+                    self.check(decoded, f.samplerate, f.channels)
+                    yield block, f.samplerate
+        except AudioError:
+            raise
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise AudioError(f"{self.name}: not readable as audio ({decoder_reason(exc)})") from exc
+        except OSError as exc:
+            raise AudioError(f"{self.name}: cannot be read ({exc.strerror or exc})") from exc
+
+
+def read_audio(
+    source: AudioSource, max_seconds: float | None = None, max_samples: int | None = None
+) -> tuple[np.ndarray, int]:
     """Decode anything libsndfile reads (WAV, FLAC, OGG, MP3, ...) as float32 (samples, channels).
 
-    The length is checked from the header before decoding, so an oversize file costs nothing.
+    The length (`max_seconds`) and the decoded size (`max_samples`: frames x channels) are
+    checked from the header before decoding, so an oversize file costs nothing.
     """
-    name = describe(source)
-    if isinstance(source, (str, os.PathLike)):
-        check_audio_path(Path(source))
-    elif isinstance(source, bytes):
-        if not source:
-            raise AudioError("audio bytes are empty")
-        source = io.BytesIO(source)
-    try:
-        with sf.SoundFile(source) as f:
-            if max_seconds is not None and f.frames > max_seconds * f.samplerate:
-                raise AudioTooLongError(
-                    f"{name}: {f.frames / f.samplerate:.1f} s is longer than the {max_seconds:g} s cap"
-                )
-            data = f.read(dtype="float32", always_2d=True)
-            sample_rate = f.samplerate
-    except AudioError:
-        raise
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioError(f"{name}: not readable as audio ({decoder_reason(exc)})") from exc
-    except OSError as exc:
-        raise AudioError(f"{name}: cannot be read ({exc.strerror or exc})") from exc
-    return data, sample_rate
+    blocks = list(_Decoder(source, max_seconds, max_samples).blocks())
+    if not blocks:
+        raise AudioError(f"{describe(source)}: audio is empty (0 samples)")
+    return np.concatenate([b for b, _ in blocks]), blocks[0][1]
+
+
+def decode_mono(
+    source: AudioSource, sample_rate: int, max_seconds: float | None = None, max_samples: int | None = None
+) -> np.ndarray:
+    """Mono float32 at `sample_rate`, decoded, averaged over channels and resampled block by
+    block: memory is the output plus one block, whatever the input's rate and channels."""
+    out: list[np.ndarray] = []
+    resampler = None
+    for block, rate in _Decoder(source, max_seconds, max_samples).blocks():
+        mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+        if rate != sample_rate:
+            resampler = resampler or soxr.ResampleStream(rate, sample_rate, 1, dtype="float32", quality="HQ")
+            mono = resampler.resample_chunk(mono)
+        out.append(np.asarray(mono, dtype=np.float32))
+    if resampler is not None:
+        out.append(resampler.resample_chunk(np.empty(0, dtype=np.float32), last=True))
+    return np.concatenate(out) if out else np.empty(0, dtype=np.float32)
 
 
 def prepare_signal(signal: np.ndarray, sample_rate: int, config: AudioConfig = DEFAULT_AUDIO) -> np.ndarray:
@@ -163,10 +214,15 @@ def prepare_signal(signal: np.ndarray, sample_rate: int, config: AudioConfig = D
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def load_audio(source: AudioSource, config: AudioConfig = DEFAULT_AUDIO) -> np.ndarray:
-    """Read a file (path, bytes or binary stream) and prepare it: mono float32 at 16 kHz."""
-    data, sample_rate = read_audio(source, config.max_seconds)
+def load_audio(
+    source: AudioSource, config: AudioConfig = DEFAULT_AUDIO, max_samples: int | None = None
+) -> np.ndarray:
+    """Read a file (path, bytes or binary stream) and prepare it: mono float32 at 16 kHz.
+
+    Decoding streams (see `decode_mono`); `max_samples` caps the samples decoded (frames x
+    channels at the file's own rate), checked from the header first."""
+    signal = decode_mono(source, config.sample_rate, config.max_seconds, max_samples)
     try:
-        return prepare_signal(data, sample_rate, config)
+        return prepare_signal(signal, config.sample_rate, config)
     except AudioError as exc:
         raise type(exc)(f"{describe(source)}: {exc}") from exc

@@ -128,13 +128,17 @@ class EmotionPredictor:
     # -- clips ------------------------------------------------------------------------------
 
     def signal(
-        self, source: AudioInput, sample_rate: int | None = None, config: AudioConfig | None = None
+        self,
+        source: AudioInput,
+        sample_rate: int | None = None,
+        config: AudioConfig | None = None,
+        max_samples: int | None = None,
     ) -> np.ndarray:
         """The prepared signal (mono, model rate, peak-normalised) of any accepted input."""
         config = config or self.audio
         if isinstance(source, np.ndarray):
             return prepare_signal(source, sample_rate or config.sample_rate, config)
-        return load_audio(source, config)
+        return load_audio(source, config, max_samples)
 
     def features(self, signal: np.ndarray) -> dict[str, np.ndarray]:
         """Each feature set the members read, computed once, for a prepared signal.
@@ -151,10 +155,14 @@ class EmotionPredictor:
         return out
 
     def clip_features(
-        self, source: AudioInput, sample_rate: int | None = None, config: AudioConfig | None = None
+        self,
+        source: AudioInput,
+        sample_rate: int | None = None,
+        config: AudioConfig | None = None,
+        max_samples: int | None = None,
     ) -> dict[str, np.ndarray]:
         """`features` of any accepted input; an `AudioError` names the input."""
-        signal = self.signal(source, sample_rate, config)
+        signal = self.signal(source, sample_rate, config, max_samples)
         try:
             return self.features(signal)
         except AudioError as exc:
@@ -178,13 +186,14 @@ class EmotionPredictor:
         sample_rate: int | None = None,
         adaptation: Adaptation | None = None,
         config: AudioConfig | None = None,
+        max_samples: int | None = None,
     ) -> Prediction:
         """One clip: a path, encoded bytes, a binary stream, or samples (at `sample_rate`, by
         default the model's). `adaptation`: see `adapt`; `config`: other audio limits than the
-        model's (a service's shorter cap)."""
-        return Prediction.from_probabilities(
-            self.classify(self.clip_features(source, sample_rate, config), adaptation), self.labels
-        )
+        model's (a service's shorter cap); `max_samples`: the most samples (frames x channels)
+        an encoded input may decode to."""
+        features = self.clip_features(source, sample_rate, config, max_samples)
+        return Prediction.from_probabilities(self.classify(features, adaptation), self.labels)
 
     def adapt(self, sources: Sequence[AudioInput], sample_rate: int | None = None) -> Adaptation:
         """Normalisation statistics from unlabelled recordings of one speaker or set-up (see

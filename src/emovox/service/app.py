@@ -47,6 +47,7 @@ class ServiceLimits:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_audio_seconds: float = 120.0  # /v1/predict
     max_timeline_seconds: float = 3600.0  # /v1/timeline
+    max_input_rate_channels: int = 384_000  # sample rate x channels decoded per second of audio
     max_concurrent_requests: int = 64  # predictions running or waiting; more get 429
     max_streams: int = 200
     max_stream_seconds: float = 3600.0
@@ -140,6 +141,11 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
     )
     requests, streams = Capacity(limits.max_concurrent_requests), Capacity(limits.max_streams)
     clip_audio = AudioConfig(**{**predictor.audio.to_dict(), "max_seconds": limits.max_audio_seconds})
+
+    def max_samples(audio: AudioConfig) -> int:
+        """Samples an upload may decode to: its seconds cap x the rate x channels limit."""
+        return int((audio.max_seconds or 0) * limits.max_input_rate_channels)
+
     timeline_audio = AudioConfig(
         **{**predictor.audio.to_dict(), "max_seconds": limits.max_timeline_seconds, "peak_normalise": False}
     )
@@ -193,7 +199,7 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
         data = await audio_bytes(request, limits.max_upload_bytes)
 
         def work() -> dict[str, Any]:
-            return predictor.predict(data, config=clip_audio).to_dict()
+            return predictor.predict(data, config=clip_audio, max_samples=max_samples(clip_audio)).to_dict()
 
         return await guarded(work)
 
@@ -204,7 +210,7 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
         data = await audio_bytes(request, limits.max_upload_bytes)
 
         def work() -> dict[str, Any]:
-            signal = predictor.signal(data, config=timeline_audio)
+            signal = predictor.signal(data, config=timeline_audio, max_samples=max_samples(timeline_audio))
             duration = len(signal) / timeline_audio.sample_rate
             segments = predictor.timeline(signal, timeline_audio.sample_rate, max_seconds=None)
             return {"labels": list(predictor.labels), "duration": round(duration, 3),
