@@ -218,8 +218,8 @@ def test_caps_on_length_and_decoded_samples_are_checked_from_the_header(tmp_path
     from emovox.errors import AudioTooLongError
 
     sf.write(tmp_path / "wide.flac", np.zeros((65_535, 8), dtype=np.int16), 65_535, subtype="PCM_16")
-    with pytest.raises(AudioTooLongError, match="65535 Hz x 8 channel.* over the 100000-sample cap"):
+    with pytest.raises(AudioTooLongError, match=r"65535 Hz x 8 channel.* over the 100000-sample cap"):
         decode_mono(tmp_path / "wide.flac", 16_000, max_samples=100_000)
-    with pytest.raises(AudioTooLongError, match="longer than the 0.5 s cap"):
+    with pytest.raises(AudioTooLongError, match=r"longer than the 0\.5 s cap"):
         decode_mono(tmp_path / "wide.flac", 16_000, max_seconds=0.5)
     assert len(decode_mono(tmp_path / "wide.flac", 16_000, max_samples=8 * 65_535)) == 16_000
