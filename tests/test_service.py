@@ -153,8 +153,14 @@ def test_websocket_refuses_bad_starts_and_excess_streams(client) -> None:
 
 
 def test_limits_are_checked() -> None:
-    with pytest.raises(ConfigError, match="max_streams"):
-        ServiceLimits(max_streams=0)
+    for bad in (
+        {"max_streams": -1},
+        {"idle_timeout_seconds": 0},
+        {"workers": "2"},
+        {"max_realtime_factor": 0.5},
+    ):
+        with pytest.raises(ConfigError):
+            ServiceLimits(**bad)
 
 
 def test_over_capacity_gets_429_and_others_keep_being_served(predictor, ravdess_clip) -> None:

@@ -229,7 +229,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
         max_audio_seconds=args.max_audio_seconds,
         max_streams=args.max_streams,
+        workers=args.workers,
         idle_timeout_seconds=args.idle_timeout,
+        read_timeout_seconds=args.read_timeout,
     )
     serve(args.model, args.host, args.port, args.backend, limits)
     return 0
@@ -342,8 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--max-upload-mb", type=int, default=20)
     serve.add_argument("--max-audio-seconds", type=float, default=120.0)
-    serve.add_argument("--max-streams", type=int, default=200)
+    serve.add_argument("--max-streams", type=int, default=0,
+                       help="live streams at once (default 0: measured at start for this model)")  # fmt: skip
+    serve.add_argument(
+        "--workers", type=int, default=0, help="threads for model work (default 0: one per core)"
+    )
     serve.add_argument("--idle-timeout", type=float, default=30.0, help="seconds before an idle stream ends")
+    serve.add_argument("--read-timeout", type=float, default=30.0, help="seconds to receive a request body")
     serve.set_defaults(func=cmd_serve)
     return parser
 

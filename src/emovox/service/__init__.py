@@ -1,6 +1,7 @@
 """The HTTP/WebSocket service and the web page it serves."""
 
-from emovox.service.app import WS_PROTOCOL, ServiceLimits, create_app
+from emovox.service.app import WS_PROTOCOL, create_app
+from emovox.service.limits import ServiceLimits
 
 __all__ = ["WS_PROTOCOL", "ServiceLimits", "create_app", "serve"]
 
@@ -23,5 +24,10 @@ def serve(
     from emovox.inference import EmotionPredictor
 
     torch.set_num_threads(torch_threads)
+    limits = limits or ServiceLimits()
     app = create_app(EmotionPredictor.load(model, backend=backend), limits)
-    uvicorn.run(app, host=host, port=port, log_level="info", ws_max_size=16 * 1024 * 1024)
+    print(
+        f"emovox: serving on http://{host}:{port} ({app.state.max_streams} live streams at most)", flush=True
+    )
+    # a WebSocket message larger than a chunk is refused by the server before it is buffered
+    uvicorn.run(app, host=host, port=port, log_level="info", ws_max_size=limits.max_chunk_bytes + 1024)

@@ -1,0 +1,220 @@
+"""`WS /v1/stream`: live PCM in, emotion updates out, with the model's work in the service's
+bounded worker pool, never on the event loop.
+
+A reader task takes the client's messages as they come, so a client that goes away is noticed
+while its audio is still being processed: the rest of its work is dropped and its slot freed at
+once. Audio is processed in slices of at most `SLICE_SECONDS`, so one large message cannot hold
+a worker for long; a stream may run ahead of real time by `max_burst_seconds` and then at most
+`max_realtime_factor` times real time (faster senders are slowed down, not refused); one that
+trickles (less than `min_realtime_ratio` of real time past the idle timeout) is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from fastapi import WebSocket
+
+from emovox.errors import ConfigError, EmovoxError
+from emovox.inference import EmotionPredictor, InputLevel, StreamConfig
+from emovox.service.limits import ServiceLimits
+
+SLICE_SECONDS = 0.5  # audio processed per step
+MAX_START_BYTES = 4096
+
+Run = Callable[..., Awaitable[Any]]  # runs a function in the worker pool
+
+
+class StreamRefused(Exception):
+    """The client broke the protocol: told with an `{"error"}` message and the close code."""
+
+    def __init__(self, message: str, code: int = 1003, reason: str = "bad message") -> None:
+        super().__init__(message)
+        self.code, self.reason = code, reason
+
+
+def parse_start(text: str, predictor: EmotionPredictor, limits: ServiceLimits) -> tuple[StreamConfig, str]:
+    """The stream's opening message -> its config and PCM format; `ConfigError` when malformed."""
+    if len(text) > MAX_START_BYTES:
+        raise ConfigError(f"the start message is over {MAX_START_BYTES} characters")
+    try:
+        start = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"the first message must be JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigError("the first message is nested too deeply") from None
+    if not isinstance(start, dict):
+        raise ConfigError("the first message must be a JSON object")
+    fmt = start.get("format", "pcm_s16le")
+    if fmt not in ("pcm_s16le", "pcm_f32le"):
+        raise ConfigError(f"format must be pcm_s16le or pcm_f32le, got {fmt!r}")
+    rate = start.get("sample_rate")
+    if not isinstance(rate, int) or isinstance(rate, bool):
+        raise ConfigError("sample_rate must be an integer (Hz)")
+    options = {k: start[k] for k in ("emit_every_ms", "decision", "level", "smoothing_seconds") if k in start}
+    try:
+        config = StreamConfig(sample_rate=rate, **{"level": InputLevel.RUNNING_PEAK, **options})
+    except (TypeError, ValueError) as exc:  # ConfigError is a ValueError
+        raise ConfigError(str(exc)) from None
+    if not predictor.streams_frames and config.emit_every_ms < limits.min_emit_ms:
+        raise ConfigError(
+            f"emit_every_ms must be >= {limits.min_emit_ms:g} for this model (each update re-runs it)"
+        )
+    kept = min(config.max_utterance_seconds, limits.max_stream_kept_seconds)
+    return replace(config, max_utterance_seconds=max(kept, config.window_seconds)), fmt
+
+
+def is_end(text: str) -> bool:
+    """Whether a text message is the client's `{"event": "end"}`."""
+    try:
+        message = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(message, dict) and message.get("event") == "end"
+
+
+class LiveStream:
+    """One client's stream: its session, its reader task and its pacing."""
+
+    def __init__(self, websocket: WebSocket, predictor: EmotionPredictor, limits: ServiceLimits, run: Run):
+        self.websocket, self.predictor, self.limits, self.run = websocket, predictor, limits, run
+        self.inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=4)
+        self.gone = asyncio.Event()
+
+    async def read(self) -> None:
+        """Every client message into the inbox (None: the client went away)."""
+        try:
+            while True:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                await self.inbox.put(message)
+        except Exception:
+            pass
+        finally:
+            self.gone.set()
+            if not self.inbox.full():  # wake a waiting consumer; a full inbox wakes it anyway
+                self.inbox.put_nowait(None)
+
+    async def next_message(self) -> dict[str, Any] | None:
+        """The next message, or None when the client went away; `TimeoutError` after the idle
+        timeout without one."""
+        if self.gone.is_set() and self.inbox.empty():
+            return None
+        return await asyncio.wait_for(self.inbox.get(), self.limits.idle_timeout_seconds)
+
+    async def serve(self) -> None:
+        reader = asyncio.create_task(self.read())
+        try:
+            await self._serve()
+        except StreamRefused as refused:
+            await self._close(refused)
+        finally:
+            reader.cancel()
+
+    async def _close(self, refused: StreamRefused) -> None:
+        if self.gone.is_set():
+            return
+        try:
+            if refused.code != 1000:
+                await self.websocket.send_json({"error": str(refused)})
+            await self.websocket.close(code=refused.code, reason=refused.reason)
+        except Exception:
+            pass
+
+    async def _serve(self) -> None:
+        try:
+            first = await self.next_message()
+        except TimeoutError:
+            raise StreamRefused("no start message within the idle timeout", 1000, "idle timeout") from None
+        if first is None:
+            return
+        if first.get("text") is None:
+            raise StreamRefused('the first message must be a JSON text message: {"sample_rate": ...}')
+        try:
+            config, fmt = parse_start(first["text"], self.predictor, self.limits)
+        except ConfigError as exc:
+            raise StreamRefused(str(exc), reason="bad start message") from None
+        session = self.predictor.stream(config)
+        dtype = np.dtype("<i2") if fmt == "pcm_s16le" else np.dtype("<f4")
+        leftover = b""
+        heard = 0.0
+        started = time.monotonic()
+        slice_samples = max(1, int(SLICE_SECONDS * config.sample_rate))
+        while True:
+            try:
+                message = await self.next_message()
+            except TimeoutError:
+                return await self._finish(session, "idle timeout")
+            if message is None:
+                return  # the client went away: its work stops here
+            if message.get("text") is not None:
+                if is_end(message["text"]):
+                    return await self._finish(session, "end of stream")
+                raise StreamRefused('after the start message the only text is {"event": "end"}')
+            data = message.get("bytes") or b""
+            if len(data) > self.limits.max_chunk_bytes:
+                raise StreamRefused(f"chunk over {self.limits.max_chunk_bytes} bytes", 1009, "chunk too big")
+            data = leftover + data
+            usable = len(data) - len(data) % dtype.itemsize
+            leftover = data[usable:]
+            samples = np.frombuffer(data[:usable], dtype=dtype)
+            for begin in range(0, len(samples), slice_samples):
+                if self.gone.is_set():
+                    return
+                piece = samples[begin : begin + slice_samples]
+                heard += len(piece) / config.sample_rate
+                await self._pace(heard, started)
+                try:
+                    updates = await self.run(session.push, piece)
+                except EmovoxError as exc:
+                    raise StreamRefused(str(exc), reason="bad audio") from None
+                for update in updates:
+                    await self.websocket.send_json(update.to_dict())
+                if heard >= self.limits.max_stream_seconds:
+                    return await self._finish(session, "stream length limit reached")
+            elapsed = time.monotonic() - started
+            if (
+                elapsed > self.limits.idle_timeout_seconds
+                and heard < self.limits.min_realtime_ratio * elapsed
+            ):
+                raise StreamRefused(
+                    f"audio arrives at {heard / elapsed:.2f}x real time, under the "
+                    f"{self.limits.min_realtime_ratio:g}x this service needs",
+                    1008,
+                    "too slow",
+                )
+
+    async def _pace(self, heard: float, started: float) -> None:
+        """Wait while the stream is ahead of what real time allows (burst, then a factor)."""
+        elapsed = time.monotonic() - started
+        ahead = heard - self.limits.max_burst_seconds - self.limits.max_realtime_factor * elapsed
+        if ahead > 0:
+            await asyncio.sleep(ahead / self.limits.max_realtime_factor)
+
+    async def _finish(self, session: Any, reason: str) -> None:
+        final = await self.run(session.finish)
+        message: dict[str, Any] = {"final": True, "t": round(session.samples / session.rate, 3)}
+        message.update(final.to_dict() if final else {"labels": list(self.predictor.labels), "label": None})
+        await self.websocket.send_json(message)
+        await self.websocket.close(code=1000, reason=reason)
+
+
+def stream_capacity(predictor: EmotionPredictor, workers: int, target_load: float = 0.5) -> int:
+    """How many real-time streams the workers can serve at `target_load`: the CPU seconds one
+    stream costs per second of audio (updates every 100 ms), measured on a synthetic voice."""
+    rate = predictor.audio.sample_rate
+    t = np.arange(4 * rate) / rate
+    voice = (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    session = predictor.stream(emit_every_ms=100, level="as_is")
+    session.push(voice[: 2 * rate])  # warm up
+    start = time.thread_time()
+    session.push(voice[2 * rate :])
+    cost = max((time.thread_time() - start) / 2.0, 1e-4)  # CPU s per audio s
+    return int(min(500, max(1, workers * target_load / cost)))
