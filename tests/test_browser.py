@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-import uvicorn
-from conftest import ROOT_EXAMPLES
+from conftest import ROOT_EXAMPLES, running_server
 from PIL import Image
 
 from emovox.audio import load_audio
@@ -36,22 +32,8 @@ def chromium_or_skip() -> str:
 
 @pytest.fixture(scope="module")
 def server():
-    app = create_app(EmotionPredictor.load())  # the bundled model: what users see
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 30
-    while not instance.started:
-        if time.time() > deadline:
-            raise RuntimeError("the service did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with running_server(create_app(EmotionPredictor.load())) as url:  # the bundled model: what users see
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from fastapi import WebSocket
+from fastapi import WebSocket, WebSocketDisconnect
 
 from emovox.errors import ConfigError, EmovoxError
 from emovox.inference import EmotionPredictor, InputLevel, StreamConfig
@@ -79,6 +79,10 @@ def is_end(text: str) -> bool:
     return isinstance(message, dict) and message.get("event") == "end"
 
 
+class ClientGone(Exception):
+    """A send found the client gone (it may leave between two of our messages)."""
+
+
 class LiveStream:
     """One client's stream: its session, its reader task and its pacing."""
 
@@ -115,8 +119,16 @@ class LiveStream:
             await self._serve()
         except StreamRefused as refused:
             await self._close(refused)
+        except ClientGone:
+            pass
         finally:
             reader.cancel()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        try:
+            await self.websocket.send_json(message)
+        except (WebSocketDisconnect, RuntimeError) as exc:  # Starlette's two ways of saying so
+            raise ClientGone() from exc
 
     async def _close(self, refused: StreamRefused) -> None:
         if self.gone.is_set():
@@ -176,7 +188,7 @@ class LiveStream:
                 except EmovoxError as exc:
                     raise StreamRefused(str(exc), reason="bad audio") from None
                 for update in updates:
-                    await self.websocket.send_json(update.to_dict())
+                    await self.send(update.to_dict())
                 if heard >= self.limits.max_stream_seconds:
                     return await self._finish(session, "stream length limit reached")
             elapsed = time.monotonic() - started
@@ -202,8 +214,11 @@ class LiveStream:
         final = await self.run(session.finish)
         message: dict[str, Any] = {"final": True, "t": round(session.samples / session.rate, 3)}
         message.update(final.to_dict() if final else {"labels": list(self.predictor.labels), "label": None})
-        await self.websocket.send_json(message)
-        await self.websocket.close(code=1000, reason=reason)
+        await self.send(message)
+        try:
+            await self.websocket.close(code=1000, reason=reason)
+        except RuntimeError as exc:  # already closed by the client
+            raise ClientGone() from exc
 
 
 def stream_capacity(predictor: EmotionPredictor, workers: int, target_load: float = 0.5) -> int:
