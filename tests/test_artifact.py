@@ -15,7 +15,10 @@ from emovox.training import Standardizer
 
 
 def make_artifact(
-    name: str = "cnn_lstm", features: str = "utterance110", params: dict | None = None
+    name: str = "cnn_lstm",
+    features: str = "utterance110",
+    params: dict | None = None,
+    labels: tuple[str, ...] = ("a", "b", "c"),
 ) -> ModelArtifact:
     torch.manual_seed(0)
     extractor = get_extractor(features)
@@ -23,8 +26,8 @@ def make_artifact(
     scaler = Standardizer.fit(rng.standard_normal((50, extractor.dim)).astype(np.float32))
     if params is None:
         params = {"hidden_size": 16} if name == "lstm_stream" else {}
-    model = build_model(name, extractor.dim, 3, params).eval()
-    return ModelArtifact(model, name, params, extractor, AudioConfig(), scaler, ("a", "b", "c"), {"seed": 0})
+    model = build_model(name, extractor.dim, len(labels), params).eval()
+    return ModelArtifact(model, name, params, extractor, AudioConfig(), scaler, labels, {"seed": 0})
 
 
 @pytest.mark.parametrize(("name", "features"), [("cnn_lstm", "utterance110"), ("lstm_stream", "mfcc")])

@@ -230,6 +230,44 @@ def test_export_command_writes_loadable_graphs(trained_models, tmp_path, ravdess
     assert "model.onnx" in capsys.readouterr().out
 
 
+def test_a_model_onnx_is_used_only_when_bound_to_its_directory(tmp_path) -> None:
+    """Another model's graph, a graph exported before re-training, garbage, or a graph of the
+    wrong shape with a forged binding: each refused with the file named, never run."""
+    import shutil
+
+    from emovox.artifact import ArtifactError
+    from emovox.artifact.export import BINDING, bind_onnx
+
+    mine, other = tmp_path / "mine", tmp_path / "other"
+    make_artifact("cnn_lstm").save(mine)
+    make_artifact("cnn_lstm", labels=("n", "h", "s", "a", "f", "d")).save(other)
+    for directory in (mine, other):
+        assert main(["export", str(directory)]) == 0 and (directory / BINDING).is_file()
+    x = np.random.default_rng(0).standard_normal(110).astype(np.float32)
+    onnx, torch_ = EmotionPredictor.load(mine, backend="onnx"), EmotionPredictor.load(mine)
+    np.testing.assert_allclose(
+        onnx.classify({"utterance110": x}), torch_.classify({"utterance110": x}), atol=1e-4
+    )
+    graph = mine / "model.onnx"
+
+    def refused(match: str) -> None:
+        with pytest.raises(ArtifactError, match=match) as caught:
+            EmotionPredictor.load(mine, backend="onnx")
+        assert str(graph) in str(caught.value)
+
+    shutil.copy(other / "model.onnx", graph)
+    refused("sha256 is not the one recorded")
+    shutil.copy(other / BINDING, mine / BINDING)
+    refused("exported from other weights")
+    bind_onnx(mine, graph)  # a forged binding: the graph's shape still gives it away
+    refused("gives 6 classes; the model takes features of width 110 and has 3 labels")
+    graph.write_bytes(b"not a graph at all")
+    bind_onnx(mine, graph)
+    refused("not a loadable ONNX graph")
+    (mine / BINDING).unlink()
+    refused(f"no valid {BINDING}")
+
+
 def test_export_model_refuses_classical_models(tmp_path) -> None:
     from emovox.artifact import ArtifactError
     from emovox.models.classical import LogisticModel

@@ -202,7 +202,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from emovox.artifact.ensemble import member_directories
-    from emovox.artifact.export import ExportFormat, export_model
+    from emovox.artifact.export import ExportFormat, bind_onnx, export_model
     from emovox.artifact.store import load_model
     from emovox.inference import resolve_model
     from emovox.models.classical import GRIDS
@@ -218,6 +218,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"{directory}: {artifact.model_name} is numpy arrays already; nothing to export")
             continue
         out = export_model(artifact, fmt, args.out or directory / fmt.filename)
+        if fmt is ExportFormat.ONNX and not args.out:  # inside the directory: bound to its weights
+            bind_onnx(directory, out)
         print(f"{artifact.model_name} -> {out}")
     return 0
 

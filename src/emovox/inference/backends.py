@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from emovox.artifact.export import ExportFormat, GraphKind, graph_kind, onnx_bytes
+from emovox.artifact.export import ExportFormat, GraphKind, bound_onnx, graph_kind, onnx_bytes
 from emovox.artifact.store import ArtifactError, ModelArtifact
 from emovox.errors import ConfigError, FeatureError
 from emovox.features import FeatureExtractor
@@ -70,14 +70,33 @@ class OnnxBackend:
 
         self.kind = graph_kind(artifact)
         self.extractor = artifact.extractor
-        path = Path(directory) / ExportFormat.ONNX.filename if directory else None
-        model = path.read_bytes() if path and path.is_file() else onnx_bytes(artifact)
+        bound = bound_onnx(directory) if directory else None
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # one stream or clip per call: threads cost more than they give
         options.inter_op_num_threads = 1
-        self.session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        where = f"{Path(directory) / ExportFormat.ONNX.filename}" if bound else "the exported graph"
+        try:
+            self.session = onnxruntime.InferenceSession(
+                bound or onnx_bytes(artifact), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors for a broken graph
+            raise ArtifactError(f"{where}: not a loadable ONNX graph ({str(exc)[:200]})") from None
+        self._check_signature(artifact, where)
         if self.kind is GraphKind.STEP:
             self._state_shape = tuple(self.session.get_inputs()[1].shape)
+
+    def _check_signature(self, artifact: ModelArtifact, where: str) -> None:
+        """The graph's input width and output classes are the model's (a graph of another model
+        with the right hash still cannot slip through)."""
+        expected_input = "features" if self.kind is GraphKind.VECTOR else "frames"
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        width, classes = inputs[0].shape[-1], outputs[0].shape[-1]
+        dim, labels = artifact.extractor.dim, len(artifact.labels)
+        if inputs[0].name != expected_input or width != dim or classes != labels:
+            raise ArtifactError(
+                f"{where}: takes {inputs[0].name} of width {width} and gives {classes} classes; the model "
+                f"takes {expected_input} of width {dim} and has {labels} labels"
+            )
 
     def clip(self, features: np.ndarray) -> np.ndarray:
         x = self.extractor.check(features).astype(np.float32)
