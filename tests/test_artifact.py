@@ -140,3 +140,80 @@ def test_model_card_says_only_what_is_known_of_the_training_data() -> None:
     known = model_card(config, {"corpora": ["ravdess", "emodb"], "train_speakers": [], "val_speakers": []})
     assert "acted emotional speech; English (North American), German" in known
     assert "studio-quality speech by professional actors" in known and "Your own data" not in known
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda c: c.pop("labels"), "missing field 'labels'"),
+        (lambda c: c.pop("features"), "missing field 'features'"),
+        (lambda c: c.update(extra=1), r"unknown field\(s\) \['extra'\]"),
+        (lambda c: c.update(input_dim="110"), "field 'input_dim' must be a int"),
+        (lambda c: c.update(labels=["a", "a", "b"]), "duplicate labels"),
+        (lambda c: c.update(labels=["a", 3, "c"]), "labels must be two or more names"),
+        (lambda c: c["model"]["params"].update(dropout=5), "parameter dropout must be a number in"),
+        (lambda c: c["model"]["params"].update(hidden_size=10**6), r"hidden_size must be in \[1, 8192\]"),
+        (lambda c: c["model"]["params"].update(typo=1), "unknown parameter"),
+        (lambda c: c["features"].update(version=99), "features.version 99"),
+        (lambda c: c["audio"].update(sample_rate=-1), "sample_rate must be in"),
+        (lambda c: c["audio"].update(mystery=1), "unexpected keyword"),
+    ],
+    ids=[
+        "no-labels",
+        "no-features",
+        "unknown-key",
+        "wrong-type",
+        "duplicate-labels",
+        "label-type",
+        "dropout-5",
+        "absurd-size",
+        "unknown-param",
+        "feature-version",
+        "audio-range",
+        "audio-key",
+    ],
+)
+def test_every_config_field_is_checked(tmp_path, change, message) -> None:
+    make_artifact().save(tmp_path / "m")
+    path = tmp_path / "m" / "config.json"
+    config = json.loads(path.read_text())
+    change(config)
+    path.write_text(json.dumps(config))
+    with pytest.raises(ArtifactError, match=message) as caught:
+        load_model(tmp_path / "m")
+    assert str(tmp_path / "m") in str(caught.value)
+
+
+def test_unreadable_configs_and_bad_arrays_name_the_file(tmp_path) -> None:
+    from safetensors.numpy import save_file as save_numpy
+    from safetensors.torch import load_file, save_file
+
+    make_artifact().save(tmp_path / "m")
+    config, scaler, weights = (
+        tmp_path / "m" / n for n in ("config.json", "scaler.safetensors", "weights.safetensors")
+    )
+    original = config.read_bytes()
+    for text, message in ((b"[1, 2]", "must be a JSON object"), (b"\xff\xfe{}", "not UTF-8"),
+                          (b"[" * 100_000, "not valid JSON")):  # fmt: skip
+        config.write_bytes(text)
+        with pytest.raises(ArtifactError, match=message):
+            load_model(tmp_path / "m")
+    config.write_bytes(original)
+    mean = np.zeros(110, np.float32)
+    broken_scalers = [
+        ({"mean": mean}, "no 'std' array"),
+        ({"mean": mean, "std": np.zeros(110, np.float32)}, "must be > 0"),
+        ({"mean": mean, "std": np.full(110, np.nan, np.float32)}, "NaN"),
+    ]
+    for arrays, message in broken_scalers:
+        save_numpy(arrays, scaler)
+        with pytest.raises(ArtifactError, match=message) as caught:
+            load_model(tmp_path / "m")
+        assert "scaler.safetensors" in str(caught.value)
+    make_artifact().save(tmp_path / "m")
+    tensors = load_file(weights)
+    first = next(iter(tensors))
+    tensors[first] = torch.full_like(tensors[first], float("nan"))
+    save_file(tensors, weights)
+    with pytest.raises(ArtifactError, match=f"weights.safetensors: '{first}' holds NaN"):
+        load_model(tmp_path / "m")

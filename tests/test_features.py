@@ -236,3 +236,23 @@ def test_combined_sets(clip: np.ndarray) -> None:
         get_extractor("mfcc+utterance110")
     with pytest.raises(FeatureError, match="twice"):
         get_extractor("egemaps+egemaps")
+
+
+def test_cache_entries_that_cannot_be_trusted_are_recomputed(tmp_path) -> None:
+    """An empty file, a directory, or an array of the wrong shape in an entry's place."""
+    clips = tmp_path / "clips" / "happy"
+    for i in range(3):
+        write_clip(clips / f"s{i}.wav", seconds=0.5)
+    manifest = read_corpus("folder", tmp_path / "clips")
+    cache = tmp_path / "cache"
+    cold = extract(manifest, ["utterance110"], cache_dir=cache, jobs=1, progress=False)["utterance110"].values
+    entries = sorted(cache.rglob("*.npy"))
+    entries[0].write_bytes(b"")
+    entries[1].unlink()
+    entries[1].mkdir()
+    np.save(entries[2], np.zeros((3, 7), dtype=np.float32))
+    again = extract(manifest, ["utterance110"], cache_dir=cache, jobs=1, progress=False)[
+        "utterance110"
+    ].values
+    np.testing.assert_array_equal(again, cold)
+    assert all(e.is_file() and np.load(e).shape == (110,) for e in entries)

@@ -175,3 +175,27 @@ def test_an_empty_part_is_a_clear_error() -> None:
     for train, val, part in ((empty, VectorData(x, y), "training"), (VectorData(x, y), empty, "validation")):
         with pytest.raises(ConfigError, match=f"the {part} part is empty"):
             trainer.fit(build_model("mlp", 20, 4), train, val, 4)
+
+
+def test_resume_refuses_a_truncated_or_foreign_checkpoint_without_running_it(tmp_path) -> None:
+    """`last.pt` cut short, or a pickle that would run code: a ConfigError naming the file."""
+    import os
+    import pickle
+
+    x, y = toy_vectors()
+    train, val = VectorData(x[:120], y[:120]), VectorData(x[120:], y[120:])
+    Trainer(TrainConfig(epochs=1, seed=3), tmp_path, progress=False).fit(tiny_lstm(), train, val, 4)
+    last = tmp_path / "last.pt"
+    last.write_bytes(last.read_bytes()[:200])
+
+    class Planted:
+        def __reduce__(self):
+            return (os.system, ("touch planted",))
+
+    for content in (last.read_bytes(), pickle.dumps(Planted()), b""):
+        last.write_bytes(content)
+        with pytest.raises(ConfigError, match=f"{last}: not a readable emovox checkpoint"):
+            Trainer(TrainConfig(epochs=1, seed=3), tmp_path, progress=False).fit(
+                tiny_lstm(), train, val, 4, resume=True
+            )
+    assert not (tmp_path / "planted").exists() and not os.path.exists("planted")

@@ -114,21 +114,67 @@ def package_versions() -> dict[str, str]:
             "python": platform.python_version()}  # fmt: skip
 
 
+CONFIG_KEYS = {"format": str, "format_version": int, "model": dict, "features": dict, "input_dim": int,
+               "audio": dict, "labels": list}  # fmt: skip
+
+
 def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from `path`, or an `ArtifactError` naming the file and what is wrong."""
     if not path.is_file():
         raise ArtifactError(f"{path.parent}: missing {path.name}")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path}: not valid JSON ({exc})") from exc
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ArtifactError(f"{path}: not UTF-8 text") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ArtifactError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ArtifactError(f"{path}: must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _checked_config(path: Path, config: dict[str, Any]) -> None:
+    """Every field of config.json present, of its type, and nothing unknown."""
+    unknown = sorted(set(config) - set(CONFIG_KEYS))
+    if unknown:
+        raise ArtifactError(f"{path}: unknown field(s) {unknown}")
+    for key, kind in CONFIG_KEYS.items():
+        if key not in config:
+            raise ArtifactError(f"{path}: missing field {key!r}")
+        if not isinstance(config[key], kind) or isinstance(config[key], bool):
+            raise ArtifactError(f"{path}: field {key!r} must be a {kind.__name__}, got {config[key]!r}")
+    for key, fields in (
+        ("model", {"name": str, "params": dict}),
+        ("features", {"set": str, "settings": dict}),
+    ):
+        for field, kind in fields.items():
+            if not isinstance(config[key].get(field), kind):
+                raise ArtifactError(f"{path}: field {key}.{field} must be a {kind.__name__}")
+    labels = config["labels"]
+    if len(labels) < 2 or not all(isinstance(label, str) and label for label in labels):
+        raise ArtifactError(f"{path}: labels must be two or more names, got {labels!r}")
+    if len(set(labels)) != len(labels):
+        raise ArtifactError(f"{path}: duplicate labels in {labels!r}")
+
+
+def _checked_arrays(path: Path, arrays: dict[str, Any], needed: Sequence[str] = ()) -> None:
+    """The named arrays are there, and every array is finite."""
+    for name in needed:
+        if name not in arrays:
+            raise ArtifactError(f"{path}: no {name!r} array")
+    for name, array in arrays.items():
+        values = array.numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+        if values.dtype.kind in "fc" and not np.all(np.isfinite(values)):
+            raise ArtifactError(f"{path}: {name!r} holds NaN or infinite values")
 
 
 def load_model(directory: str | Path) -> ModelArtifact:
-    """Load a model directory; raise `ArtifactError` saying what is wrong with it."""
+    """Load a model directory; raise `ArtifactError` naming the file and the field at fault."""
     source = Path(directory)
     if not source.is_dir():
         raise ArtifactError(f"{source}: no such model directory")
-    config = _read_json(source / "config.json")
+    config_path = source / "config.json"
+    config = _read_json(config_path)
     metadata = _read_json(source / "metadata.json")
     if config.get("format") != FORMAT:
         raise ArtifactError(f"{source}: not an emovox model (format {config.get('format')!r})")
@@ -136,7 +182,17 @@ def load_model(directory: str | Path) -> ModelArtifact:
         raise ArtifactError(
             f"{source}: format version {config.get('format_version')}, this emovox reads {FORMAT_VERSION}"
         )
-    extractor = get_extractor(config["features"]["set"])
+    _checked_config(config_path, config)
+    try:
+        extractor = get_extractor(config["features"]["set"])
+        audio = AudioConfig(**config["audio"])
+    except (EmovoxError, TypeError) as exc:
+        raise ArtifactError(f"{config_path}: {exc}") from None
+    if config["features"].get("version") != extractor.version:
+        raise ArtifactError(
+            f"{config_path}: features.version {config['features'].get('version')!r}; this emovox computes "
+            f"{extractor.name} version {extractor.version}"
+        )
     if extractor.config_dict()["settings"] != config["features"]["settings"]:
         raise ArtifactError(f"{source}: saved with other {extractor.name} settings than this emovox computes")
     labels = tuple(config["labels"])
@@ -151,20 +207,29 @@ def load_model(directory: str | Path) -> ModelArtifact:
         weights = (load_numpy if classical else load_file)(source / "weights.safetensors")
     except (OSError, SafetensorError) as exc:
         raise ArtifactError(f"{source}: cannot read weights or scaler ({exc})") from exc
+    _checked_arrays(source / "scaler.safetensors", scaler_arrays, ("mean", "std"))
+    _checked_arrays(source / "weights.safetensors", weights)
     scaler = Standardizer(scaler_arrays["mean"], scaler_arrays["std"])
-    if scaler.mean.shape != (extractor.dim,):
-        raise ArtifactError(f"{source}: scaler has shape {scaler.mean.shape}, expected ({extractor.dim},)")
+    if scaler.mean.shape != (extractor.dim,) or scaler.std.shape != (extractor.dim,):
+        raise ArtifactError(
+            f"{source / 'scaler.safetensors'}: mean {scaler.mean.shape} and std {scaler.std.shape}, "
+            f"expected ({extractor.dim},) each"
+        )
+    if not np.all(scaler.std > 0):
+        raise ArtifactError(f"{source / 'scaler.safetensors'}: 'std' must be > 0 everywhere")
     model = _classical_model(source, name, weights, extractor.dim, len(labels)) if classical else None
     if model is None:
-        model = build_model(name, extractor.dim, len(labels), config["model"]["params"])
+        try:
+            model = build_model(name, extractor.dim, len(labels), config["model"]["params"])
+        except EmovoxError as exc:
+            raise ArtifactError(f"{config_path}: {exc}") from None
         try:
             model.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
             raise ArtifactError(f"{source}: weights do not fit {name}: {exc}") from exc
         model.eval()
     return ModelArtifact(
-        model, config["model"]["name"], config["model"]["params"], extractor,
-        AudioConfig(**config["audio"]), scaler, labels, metadata,
+        model, config["model"]["name"], config["model"]["params"], extractor, audio, scaler, labels, metadata,
     )  # fmt: skip
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from emovox.audio import AudioConfig
+from emovox.errors import FeatureError
 from emovox.features.base import FeatureExtractor
 
 
@@ -48,16 +50,24 @@ class FeatureCache:
     def entry(self, folder: Path, key: str) -> Path:
         return folder / key[:2] / f"{key}.npy"
 
-    def load(self, folder: Path, key: str) -> np.ndarray | None:
+    def load(self, folder: Path, key: str, extractor: FeatureExtractor) -> np.ndarray | None:
+        """The entry, or None (recompute) when it is missing, unreadable (empty, torn, corrupt,
+        a directory) or not of the extractor's shape: a cache is never trusted over the audio."""
         path = self.entry(folder, key)
         try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError):  # missing, or a torn/corrupt entry: recompute
+            values = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        try:
+            return extractor.check(values) if values.dtype.kind == "f" else None
+        except FeatureError:
             return None
 
     def store(self, folder: Path, key: str, values: np.ndarray) -> None:
         path = self.entry(folder, key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.is_dir() and not path.is_symlink():  # something else took the entry's place
+            shutil.rmtree(path)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as f:
             np.save(f, values, allow_pickle=False)

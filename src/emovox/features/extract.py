@@ -184,7 +184,7 @@ def extract(
             raise AudioError(f"{utterance.path}: {exc.strerror or exc}") from exc
         missing = []
         for j in range(len(extractors)):
-            cached = cache.load(folders[j], key) if cache else None
+            cached = cache.load(folders[j], key, extractors[j]) if cache else None
             if cached is None:
                 missing.append(j)
             else:

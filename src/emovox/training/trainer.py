@@ -101,6 +101,37 @@ class Trainer:
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.progress = progress
 
+    @staticmethod
+    def _restore(last: Path, c: Any, model: nn.Module, optimizer: Any, scheduler: Any,
+                 generator: torch.Generator) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:  # fmt: skip
+        """Model, optimiser, scheduler, random state and progress from `last`; a `ConfigError`
+        naming the file for one that is truncated, foreign (`weights_only` refuses any pickled
+        code), of other settings or of another model."""
+        try:
+            saved = torch.load(last, weights_only=True)
+            recorded = json.loads(saved["config"])
+        except Exception as exc:  # torch raises many kinds for a bad file; none may escape raw
+            raise ConfigError(f"{last}: not a readable emovox checkpoint ({type(exc).__name__}); "
+                              "delete it to start afresh") from None  # fmt: skip
+        current = json.loads(json.dumps(asdict(c)))
+        changed = sorted(k for k, v in recorded.items() if current.get(k) != v)
+        if changed:
+            raise ConfigError(f"{last} was written under other training settings ({', '.join(changed)}); "
+                              "resume with the same config or start afresh")  # fmt: skip
+        try:
+            model.load_state_dict(saved["model"])
+        except RuntimeError as error:
+            raise ConfigError(f"{last} holds another model's weights: {error}") from error
+        try:
+            optimizer.load_state_dict(saved["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(saved["scheduler"])
+            generator.set_state(saved["generator"])
+            torch.set_rng_state(saved["torch_rng"])
+            return json.loads(saved["state"]), saved["best_model"]
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ConfigError(f"{last}: an incomplete checkpoint ({type(exc).__name__}: {exc})") from None
+
     def _scheduler(self, optimizer: torch.optim.Optimizer) -> Any:
         c = self.config
         if c.scheduler == "plateau":
@@ -140,23 +171,7 @@ class Trainer:
         best_state = {k: v.clone() for k, v in model.state_dict().items()}
         last = self.checkpoint_dir / "last.pt" if self.checkpoint_dir else None
         if resume and last is not None and last.exists():
-            saved = torch.load(last, weights_only=True)
-            current = json.loads(json.dumps(asdict(c)))
-            changed = sorted(k for k, v in json.loads(saved["config"]).items() if current.get(k) != v)
-            if changed:
-                raise ConfigError(f"{last} was written under other training settings ({', '.join(changed)}); "
-                                  "resume with the same config or start afresh")  # fmt: skip
-            try:
-                model.load_state_dict(saved["model"])
-            except RuntimeError as error:
-                raise ConfigError(f"{last} holds another model's weights: {error}") from error
-            optimizer.load_state_dict(saved["optimizer"])
-            if scheduler is not None:
-                scheduler.load_state_dict(saved["scheduler"])
-            best_state = saved["best_model"]
-            generator.set_state(saved["generator"])
-            torch.set_rng_state(saved["torch_rng"])
-            state = json.loads(saved["state"])
+            state, best_state = self._restore(last, c, model, optimizer, scheduler, generator)
         resumed_from = state["epoch"]
         if self.checkpoint_dir is not None:
             self._keep_log(resumed_from)
