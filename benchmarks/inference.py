@@ -174,17 +174,22 @@ async def post_load(url: str, body: bytes, seconds: float, clients: int) -> tupl
 
 
 @contextlib.contextmanager
-def served(model: Path | str, streams: int, backend: str = "onnx") -> Iterator[int]:
-    """`emovox serve` in its own process on a free port, until the block ends."""
+def served(
+    model: Path | str, streams: int | None, backend: str = "onnx", extra: tuple[str, ...] = ()
+) -> Iterator[subprocess.Popen]:
+    """`emovox serve` in its own process on a free port (`server.port`), until the block ends.
+    `streams`: admit at least that many live streams (None: the service's own measured count)."""
     import httpx
 
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    admission = ["--max-streams", str(max(streams, 200))] if streams is not None else []
     server = subprocess.Popen(
         [sys.executable, "-m", "emovox", "serve", "--model", str(model), "--port", str(port),
-         "--max-streams", str(max(streams, 200)), "--backend", backend],
+         "--backend", backend, *admission, *extra],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    server.port = port  # type: ignore[attr-defined]
     try:
         for _ in range(600):
             try:
@@ -192,7 +197,7 @@ def served(model: Path | str, streams: int, backend: str = "onnx") -> Iterator[i
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        yield port
+        yield server
     finally:
         server.terminate()
         server.wait(10)
@@ -206,10 +211,10 @@ def bench_streams(
     pcm = (np.tile(signal, repeats) * 32767).astype("<i2").tobytes()  # the clip looped for `seconds`
     latencies: list[float] = []
     lost: list[int] = []
-    with served(model, streams, backend) as port:
+    with served(model, streams, backend) as server:
 
         async def run() -> None:
-            url = f"ws://127.0.0.1:{port}/v1/stream"
+            url = f"ws://127.0.0.1:{server.port}/v1/stream"
             await asyncio.gather(*(one_stream(url, pcm, seconds, latencies, lost) for _ in range(streams)))
 
         asyncio.run(run())
@@ -226,9 +231,9 @@ def bench_posts(
     model: Path | str, name: str, clip: Path, clip_seconds: float, seconds: float, clients: int,
     backend: str = "onnx",
 ) -> str:  # fmt: skip
-    with served(model, 1, backend) as port:
+    with served(model, 1, backend) as server:
         count, latencies, errors = asyncio.run(
-            post_load(f"http://127.0.0.1:{port}/v1/predict", clip.read_bytes(), seconds, clients)
+            post_load(f"http://127.0.0.1:{server.port}/v1/predict", clip.read_bytes(), seconds, clients)
         )
     return (
         f"| service, {name} ({backend}): POST /v1/predict, {clip_seconds:.1f} s FLAC, "

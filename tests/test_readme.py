@@ -182,3 +182,18 @@ def test_readme_says_why_a_block_is_not_run() -> None:
     skipped = [b for b in blocks if b.skip]
     assert len(skipped) == 2 and all(len(b.skip) > 20 for b in skipped)  # the set-up and development blocks
     assert sum(b.expected is not None for b in blocks) >= 4
+
+
+def test_the_limits_table_lists_every_service_limit_with_its_default() -> None:
+    from dataclasses import fields
+
+    from emovox.service import ServiceLimits
+
+    rows = re.findall(r"^\| `(\w+)` \|[^|]*\| ([^|]+) \|", README, re.M)
+    table = {name: cell.strip() for name, cell in rows if name in {f.name for f in fields(ServiceLimits)}}
+    defaults = ServiceLimits()
+    assert set(table) == {f.name for f in fields(ServiceLimits)}
+    for name, cell in table.items():
+        number, unit = re.match(r"([\d ]+(?:\.\d+)?)\s*(MiB)?", cell).groups()
+        value = float(number.replace(" ", "")) * (2**20 if unit else 1)
+        assert value == getattr(defaults, name), (name, cell)
