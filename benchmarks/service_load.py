@@ -86,15 +86,16 @@ def streams_row(url: str, streams: int, seconds: float, label: str) -> tuple[str
     latencies: list[float] = []
     lost: list[int] = []
 
-    async def run() -> None:
-        await asyncio.gather(*(one_stream(url, pcm, seconds, latencies, lost) for _ in range(streams)))
+    async def run() -> list[object]:
+        streams_run = (one_stream(url, pcm, seconds, latencies, lost) for _ in range(streams))
+        return await asyncio.gather(*streams_run, return_exceptions=True)
 
-    asyncio.run(run())
+    dropped = sum(isinstance(outcome, Exception) for outcome in asyncio.run(run()))
     p99 = 1000 * percentile(latencies, 99)
     return (
         f"| {label}: {streams} live streams, 100 ms chunks in real time for {seconds:.0f} s "
         f"| p50 {1000 * percentile(latencies, 50):.0f} ms, p99 {p99:.0f} ms; chunks without a result: "
-        f"{sum(lost)} of {streams * (int(seconds * 10) - 1)} |"
+        f"{sum(lost)} of {streams * (int(seconds * 10) - 1)}; streams dropped: {dropped} |"
     ), p99
 
 

@@ -147,7 +147,7 @@ class Capacity:
 def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None) -> FastAPI:
     limits = limits or ServiceLimits()
     workers = ThreadPoolExecutor(limits.worker_threads, thread_name_prefix="emovox-worker")
-    max_streams = limits.max_streams or stream_capacity(predictor, limits.worker_threads)
+    max_streams = limits.max_streams or stream_capacity(predictor)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -23,7 +23,7 @@ class ServiceLimits:
     max_concurrent_requests: int = 64  # uploads being received, waiting or predicted; more get 429
     read_timeout_seconds: float = 30.0  # to receive a whole request body; slower gets 408
     workers: int = 0  # threads for model work (decoding, features, inference); 0: one per core
-    max_streams: int = 0  # live streams at once; 0: measured at start (`stream_capacity`)
+    max_streams: int = 0  # live streams at once; 0: estimated at start (`stream_capacity`)
     max_stream_seconds: float = 3600.0  # audio in one stream, then its final message
     max_stream_kept_seconds: float = 60.0  # audio a window-model stream keeps for its decision
     min_emit_ms: float = 100.0  # window models: the most frequent updates a stream may ask for

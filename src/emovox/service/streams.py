@@ -111,7 +111,8 @@ class LiveStream:
         timeout without one."""
         if self.gone.is_set() and self.inbox.empty():
             return None
-        return await asyncio.wait_for(self.inbox.get(), self.limits.idle_timeout_seconds)
+        async with asyncio.timeout(self.limits.idle_timeout_seconds):
+            return await self.inbox.get()
 
     async def serve(self) -> None:
         reader = asyncio.create_task(self.read())
@@ -184,7 +185,7 @@ class LiveStream:
                 heard += len(piece) / config.sample_rate
                 await self._pace(heard, started)
                 try:
-                    updates = await self.run(session.push, piece)
+                    updates = await self.push(session, piece)
                 except EmovoxError as exc:
                     raise StreamRefused(str(exc), reason="bad audio") from None
                 for update in updates:
@@ -202,6 +203,16 @@ class LiveStream:
                     1008,
                     "too slow",
                 )
+
+    async def push(self, session: Any, piece: np.ndarray) -> list[Any]:
+        """The session's updates for one slice. The streaming LSTM's step over at most a slice
+        (0.5 s: 50 frames, about a millisecond) runs right here, where a thread handoff would
+        cost more than the work; window models' predictions go to the worker pool."""
+        if self.predictor.streams_frames:
+            updates = session.push(piece)
+            await asyncio.sleep(0)  # let other clients, and a departure, be seen between slices
+            return updates
+        return await self.run(session.push, piece)
 
     async def _pace(self, heard: float, started: float) -> None:
         """Wait while the stream is ahead of what real time allows (burst, then a factor)."""
@@ -221,15 +232,20 @@ class LiveStream:
             raise ClientGone() from exc
 
 
-def stream_capacity(predictor: EmotionPredictor, workers: int, target_load: float = 0.5) -> int:
-    """How many real-time streams the workers can serve at `target_load`: the CPU seconds one
-    stream costs per second of audio (updates every 100 ms), measured on a synthetic voice."""
+UPDATE_OVERHEAD_SECONDS = 0.0004  # event loop, JSON and WebSocket frames per update (measured:
+# benchmarks/service_load.py); the GIL puts the event loop and the models' Python code on one core
+
+
+def stream_capacity(predictor: EmotionPredictor, target_load: float = 0.4) -> int:
+    """How many real-time streams (updates every 100 ms) the service can serve with one core's
+    worth of Python at `target_load`: the CPU seconds one stream costs per second of audio, the
+    model's measured on a synthetic voice plus the service's per-update overhead."""
     rate = predictor.audio.sample_rate
     t = np.arange(4 * rate) / rate
     voice = (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
     session = predictor.stream(emit_every_ms=100, level="as_is")
     session.push(voice[: 2 * rate])  # warm up
     start = time.thread_time()
-    session.push(voice[2 * rate :])
-    cost = max((time.thread_time() - start) / 2.0, 1e-4)  # CPU s per audio s
-    return int(min(500, max(1, workers * target_load / cost)))
+    updates = len(session.push(voice[2 * rate :]))
+    cost = (time.thread_time() - start + updates * UPDATE_OVERHEAD_SECONDS) / 2.0  # per audio second
+    return int(min(500, max(1, target_load / max(cost, 1e-4))))
