@@ -1,8 +1,9 @@
 """The HTTP/WebSocket service (FastAPI): predictions for uploaded files and live PCM streams,
 and the web page at `/`. Every limit is configurable (`ServiceLimits`); bad input gets a 4xx
-with a JSON body `{"error": message, "status": code}` and never disturbs other clients. All
-model work (decoding, features, inference) runs in one bounded pool of worker threads, never
-on the event loop, so `/health` and other clients are answered while it runs."""
+with a JSON body `{"error": message, "status": code}` and never disturbs other clients. Model
+work (decoding, features, inference) runs in one bounded pool of worker threads, not on the
+event loop, so `/health` and other clients are answered while it runs (the streaming LSTM's
+few-millisecond step per slice excepted: see `emovox.service.streams`)."""
 
 from __future__ import annotations
 
