@@ -200,6 +200,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Exit status 0 when every file in the output was predicted, 1 when any row has an error."""
+    from emovox.batch import BatchOptions, run_batch
+
+    options = BatchOptions(args.inputs, args.out, args.model, args.workers, args.timeline, args.resume,
+                           args.batch_size, not args.quiet)  # fmt: skip
+    summary = run_batch(options)
+    print(f"{summary['files']} files ({summary['predicted_now']} now, {summary['failed']} failed) in "
+          f"{summary['seconds']:.1f} s -> {summary['out']}", file=sys.stderr)  # fmt: skip
+    return 1 if summary["failed"] else 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from emovox.artifact.ensemble import member_directories
     from emovox.artifact.export import ExportFormat, bind_onnx, export_model
@@ -333,6 +345,25 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--jobs", type=int, default=None, help="parallel threads (default: cores)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(func=cmd_predict)
+
+    batch = commands.add_parser(
+        "batch",
+        help="emotions of a large collection into a Parquet, CSV or JSON-lines table",
+        description="One row per file (per segment with --timeline): path, label, confidence, prob_<label>, "
+        "duration_s, error. Written in parts as it goes; --resume skips files already in the output. "
+        "Exit status 1 when any file failed (its row says why).",
+    )
+    batch.add_argument(
+        "inputs", nargs="+", help="audio files, directories, globs, or CSV manifests with a path column"
+    )
+    batch.add_argument("--out", required=True, help="the table: .parquet, .csv or .jsonl")
+    batch.add_argument("--model", default="default", help="model or ensemble directory (default: bundled)")
+    batch.add_argument("--workers", type=int, default=0, help="worker processes (default 0: one per core)")
+    batch.add_argument("--timeline", action="store_true", help="one row per segment of long recordings")
+    batch.add_argument("--resume", action="store_true", help="keep the output's rows and predict the rest")
+    batch.add_argument("--batch-size", type=int, default=32, help="files per task and per written part")
+    batch.add_argument("--quiet", action="store_true", help="no progress bar")
+    batch.set_defaults(func=cmd_batch)
 
     export = commands.add_parser("export", help="export a model to ONNX or TorchScript")
     export.add_argument("model", help="model or ensemble directory, or 'default'")

@@ -1,0 +1,162 @@
+"""`emovox batch` on real clips and bad files: the table's rows equal `emovox predict --json`, in
+every output format; inputs from directories, globs and manifests; resume after a kill gives
+the uninterrupted table."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from conftest import ROOT_EXAMPLES
+
+from emovox.batch import expand_inputs, open_output
+from emovox.batch.table import columns
+from emovox.cli import main
+
+LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
+
+
+@pytest.fixture(scope="module")
+def collection(tmp_path_factory, ravdess) -> tuple[Path, list[str]]:
+    """96 real RAVDESS clips (as links in two folders) and four bad files; the paths in order."""
+    root = tmp_path_factory.mktemp("collection")
+    for i, utterance in enumerate(ravdess[:: len(ravdess) // 96][:96]):
+        folder = root / ("a" if i % 2 else "b")
+        folder.mkdir(exist_ok=True)
+        (folder / Path(utterance.path).name).symlink_to(utterance.path)
+    (root / "a" / "empty.wav").write_bytes(b"")
+    (root / "a" / "text.flac").write_text("not audio")
+    (root / "b" / "zeros.wav").write_bytes(b"RIFF" + b"\x00" * 100)
+    (root / "b" / "truncated.flac").write_bytes(
+        (ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac").read_bytes()[:300]
+    )
+    return root, list(expand_inputs([str(root)]))
+
+
+def read_rows(path: Path) -> list[dict]:
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text().splitlines()]
+    import csv
+
+    with open(path, newline="") as f:
+        return [{k: (None if v == "" else v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def test_inputs_expand_directories_globs_and_manifests(tmp_path, collection) -> None:
+    root, paths = collection
+    assert len(paths) == 100 and paths == sorted(paths)
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\n" + "".join(f"{os.path.relpath(p, tmp_path)},x\n" for p in paths[:3]))
+    got = list(
+        expand_inputs([str(manifest), str(root / "a" / "*.wav"), paths[0], str(tmp_path / "gone.wav")])
+    )
+    assert got[:3] == paths[:3]  # the manifest's relative paths, from its folder
+    assert got[3:-1] == [str(root / "a" / "empty.wav")]  # the glob; paths[0] again is not repeated
+    assert got[-1] == str(tmp_path / "gone.wav")  # a missing file is kept: its row says so
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_rows_equal_predict_json_and_bad_files_are_rows(tmp_path, collection, capsys, fmt) -> None:
+    root, paths = collection
+    out = tmp_path / f"out.{fmt}"
+    assert (
+        main(["batch", str(root), "--out", str(out), "--workers", "2", "--batch-size", "16", "--quiet"]) == 1
+    )
+    rows = read_rows(out)
+    assert [r["path"] for r in rows] == paths
+    assert list(rows[0]) == columns(LABELS, timeline=False)
+    capsys.readouterr()
+    assert main(["predict", "--json", *paths]) == 1
+    expected = {json.loads(line)["path"]: json.loads(line) for line in capsys.readouterr().out.splitlines()}
+    failed = [r for r in rows if r["error"]]
+    assert {Path(r["path"]).name for r in failed} == {"empty.wav", "text.flac", "zeros.wav", "truncated.flac"}
+    for row in rows:
+        if row["error"]:
+            assert row["label"] is None and row["path"] not in expected
+            continue
+        want = expected[row["path"]]
+        assert row["label"] == want["label"] and float(row["duration_s"]) > 2
+        probabilities = [float(row[f"prob_{label}"]) for label in LABELS]
+        np.testing.assert_allclose(probabilities, want["confidence"], atol=1e-6)
+        assert float(row["confidence"]) == pytest.approx(max(want["confidence"]))
+    if fmt == "parquet":
+        schema = pq.read_schema(out)
+        assert [(f.name, str(f.type)) for f in schema][:4] == [
+            ("path", "string"),
+            ("label", "string"),
+            ("confidence", "double"),
+            ("prob_neutral", "double"),
+        ]
+        assert str(schema.field("error").type) == "string" and not out.with_name(out.name + ".parts").exists()
+
+
+def test_timeline_rows_carry_segment_times(tmp_path) -> None:
+    out = tmp_path / "t.jsonl"
+    assert main(["batch", str(ROOT_EXAMPLES / "long"), "--out", str(out), "--timeline", "--quiet"]) == 0
+    rows = read_rows(out)
+    assert len(rows) == 6 and [r["label"] for r in rows][3] == "angry"
+    assert all(r["start"] < r["end"] <= r["duration_s"] for r in rows)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_a_killed_job_resumed_gives_the_uninterrupted_table(tmp_path, collection, fmt) -> None:
+    root, _ = collection
+    full, cut = tmp_path / f"full.{fmt}", tmp_path / f"cut.{fmt}"
+    assert (
+        main(["batch", str(root), "--out", str(full), "--workers", "2", "--batch-size", "8", "--quiet"]) == 1
+    )
+    command = [sys.executable, "-m", "emovox", "batch", str(root), "--out", str(cut), "--workers", "2",
+               "--batch-size", "8", "--quiet"]  # fmt: skip
+    job = subprocess.Popen(command, start_new_session=True)
+    parts = cut.with_name(cut.name + ".parts")
+    deadline = time.time() + 120
+    while time.time() < deadline and not (len(list(parts.glob("*.parquet"))) >= 2 if fmt == "parquet"
+                                          else cut.is_file() and cut.stat().st_size > 2000):  # fmt: skip
+        time.sleep(0.05)
+    os.killpg(job.pid, signal.SIGKILL)  # the job and its workers, mid-run
+    job.wait()
+    kept = (
+        len(read_rows(cut))
+        if fmt == "jsonl"
+        else sum(pq.read_table(p).num_rows for p in parts.glob("*.parquet"))
+    )
+    assert 0 < kept < 100
+    assert (
+        main(
+            [
+                "batch",
+                str(root),
+                "--out",
+                str(cut),
+                "--workers",
+                "2",
+                "--batch-size",
+                "8",
+                "--resume",
+                "--quiet",
+            ]
+        )
+        == 1
+    )
+    assert read_rows(cut) == read_rows(full)
+
+
+def test_resume_cuts_a_torn_last_line(tmp_path, collection) -> None:
+    _, paths = collection
+    out = tmp_path / "o.csv"
+    writer = open_output(out, LABELS)
+    writer.write([{"path": paths[0], "label": "sad", "confidence": 0.5, "duration_s": 1.0, "error": ""}])
+    with open(out, "a") as f:
+        f.write(f"{paths[1]},hap")  # killed mid-line
+    again = open_output(out, LABELS, resume=True)
+    assert again.done == {paths[0]} and out.read_text().endswith("\n")
