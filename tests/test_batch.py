@@ -160,3 +160,19 @@ def test_resume_cuts_a_torn_last_line(tmp_path, collection) -> None:
         f.write(f"{paths[1]},hap")  # killed mid-line
     again = open_output(out, LABELS, resume=True)
     assert again.done == {paths[0]} and out.read_text().endswith("\n")
+
+
+def test_the_ray_engine_gives_the_local_engines_rows(tmp_path, collection) -> None:
+    """Ray Data on a local Ray with 2 CPUs, started for the job: the same table, row for row."""
+    root, _ = collection
+    local, ray = tmp_path / "local.parquet", tmp_path / "ray.parquet"
+    common = ["--workers", "2", "--batch-size", "16", "--quiet"]
+    assert main(["batch", str(root), "--out", str(local), *common]) == 1
+    assert main(["batch", str(root), "--out", str(ray), "--engine", "ray", *common]) == 1
+    assert read_rows(ray) == read_rows(local)
+
+
+def test_the_ray_engine_says_how_to_install_ray(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    assert main(["batch", str(ROOT_EXAMPLES), "--out", str(tmp_path / "o.csv"), "--engine", "ray"]) == 1
+    assert 'pip install -e ".[ray]"' in capsys.readouterr().err

@@ -204,8 +204,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     """Exit status 0 when every file in the output was predicted, 1 when any row has an error."""
     from emovox.batch import BatchOptions, run_batch
 
-    options = BatchOptions(args.inputs, args.out, args.model, args.workers, args.timeline, args.resume,
-                           args.batch_size, not args.quiet)  # fmt: skip
+    options = BatchOptions(args.inputs, args.out, args.model, args.workers, args.engine, args.ray_address,
+                           args.timeline, args.resume, args.batch_size, not args.quiet)  # fmt: skip
     summary = run_batch(options)
     print(f"{summary['files']} files ({summary['predicted_now']} now, {summary['failed']} failed) in "
           f"{summary['seconds']:.1f} s -> {summary['out']}", file=sys.stderr)  # fmt: skip
@@ -358,7 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     batch.add_argument("--out", required=True, help="the table: .parquet, .csv or .jsonl")
     batch.add_argument("--model", default="default", help="model or ensemble directory (default: bundled)")
-    batch.add_argument("--workers", type=int, default=0, help="worker processes (default 0: one per core)")
+    batch.add_argument("--engine", choices=["local", "ray"], default="local",
+                       help="local worker processes, or Ray Data (pip install -e '.[ray]')")  # fmt: skip
+    batch.add_argument("--ray-address", default=None, help="a running Ray cluster (default: a local Ray)")
+    batch.add_argument("--workers", type=int, default=0, help="worker processes or actors (0: one per core)")
     batch.add_argument("--timeline", action="store_true", help="one row per segment of long recordings")
     batch.add_argument("--resume", action="store_true", help="keep the output's rows and predict the rest")
     batch.add_argument("--batch-size", type=int, default=32, help="files per task and per written part")

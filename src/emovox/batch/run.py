@@ -28,7 +28,9 @@ class BatchOptions:
     inputs: Sequence[str]
     out: str | Path
     model: str = "default"
-    workers: int = 0  # 0: one per core
+    workers: int = 0  # 0: one per core (ray: one per CPU of the cluster)
+    engine: str = "local"  # local | ray
+    ray_address: str | None = None  # an existing Ray cluster; None: a local Ray for the job
     timeline: bool = False
     resume: bool = False
     batch_size: int = 32  # files per task and per written part
@@ -37,6 +39,10 @@ class BatchOptions:
     def __post_init__(self) -> None:
         if self.workers < 0 or self.batch_size < 1:
             raise ConfigError("workers must be >= 0 and batch_size >= 1")
+        if self.engine not in ("local", "ray"):
+            raise ConfigError(f"engine must be local or ray, got {self.engine!r}")
+        if self.ray_address and self.engine != "ray":
+            raise ConfigError("--ray-address is for --engine ray")
         if not self.inputs:
             raise ConfigError("no inputs: give files, directories, globs or a CSV manifest")
 
@@ -84,28 +90,37 @@ def batches(paths: Sequence[str], size: int) -> Iterator[list[str]]:
         yield list(paths[start : start + size])
 
 
+def local_results(options: BatchOptions, pending: list[str]) -> Iterator[tuple[int, list[Row]]]:
+    """(files, rows) per batch, in input order, from local worker processes."""
+    workers = options.workers or os.cpu_count() or 1
+    with ProcessPoolExecutor(workers, initializer=_load_worker, initargs=(options.model,)) as pool:
+        in_flight: deque[tuple[int, Future[list[Row]]]] = deque()
+        for chunk in batches(pending, options.batch_size):
+            in_flight.append((len(chunk), pool.submit(_work, chunk, options.timeline)))
+            if len(in_flight) >= 2 * workers:  # a bounded window: memory stays flat
+                count, future = in_flight.popleft()
+                yield count, future.result()
+        while in_flight:
+            count, future = in_flight.popleft()
+            yield count, future.result()
+
+
 def run_batch(options: BatchOptions) -> dict[str, Any]:
     """Predict every input file into `options.out`; the summary says how many and how many failed."""
     started = time.perf_counter()
     labels = EmotionPredictor.load(options.model, backend="onnx").labels
     output = open_output(options.out, labels, options.timeline, options.resume)
     pending = [path for path in expand_inputs(list(options.inputs)) if path not in output.done]
-    workers = options.workers or os.cpu_count() or 1
-    bar = tqdm(total=len(pending), desc="batch", unit="file", disable=not options.progress)
-    chunks = batches(pending, options.batch_size)
-    with ProcessPoolExecutor(workers, initializer=_load_worker, initargs=(options.model,)) as pool:
-        in_flight: deque[tuple[int, Future[list[Row]]]] = deque()
-        for chunk in chunks:
-            in_flight.append((len(chunk), pool.submit(_work, chunk, options.timeline)))
-            if len(in_flight) >= 2 * workers:  # a bounded window: memory stays flat
-                count, future = in_flight.popleft()
-                output.write(future.result())
-                bar.update(count)
-        while in_flight:
-            count, future = in_flight.popleft()
-            output.write(future.result())
+    if options.engine == "ray":
+        from emovox.batch.ray_engine import ray_results
+
+        results = ray_results(options, pending)
+    else:
+        results = local_results(options, pending)
+    with tqdm(total=len(pending), desc="batch", unit="file", disable=not options.progress) as bar:
+        for count, rows in results:
+            output.write(rows)
             bar.update(count)
-    bar.close()
     output.close()
     return {"files": len(output.done), "predicted_now": len(pending), "failed": output.failed,
             "seconds": time.perf_counter() - started, "out": str(options.out)}  # fmt: skip
