@@ -23,5 +23,6 @@ benchmarks:  ## speed and accuracy figures of the README (long: hours for the ac
 	$(VENV)/bin/python benchmarks/features.py --out results/benchmarks/features.md
 	$(VENV)/bin/python benchmarks/inference.py --out results/benchmarks/inference.md
 	$(VENV)/bin/python benchmarks/service_load.py --out results/benchmarks/service_load.md
+	$(VENV)/bin/python benchmarks/batch.py --out results/benchmarks/batch.md
 	$(VENV)/bin/python benchmarks/cross_corpus.py
 	$(VENV)/bin/python benchmarks/accuracy.py
