@@ -39,30 +39,32 @@ def describe(source: AudioSource | np.ndarray) -> str:
     return name if isinstance(name, str) else "the audio stream"
 
 
+def audio_files_under(directory: Path) -> list[str]:
+    """The audio files under a directory, recursively, by extension, sorted."""
+    return sorted(
+        str(f) for f in directory.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file()
+    )
+
+
 def audio_files(inputs: list[str]) -> list[str]:
-    """Each input as given, except directories, which become the audio files under them
-    (recursively, sorted, by extension; an empty one stays as it is, to be reported)."""
+    """Each input as given, except directories, which become the audio files under them (an
+    empty one stays as it is, to be reported)."""
     out: list[str] = []
     for item in inputs:
         path = Path(item)
-        if not path.is_dir():
-            out.append(item)
-            continue
-        found = sorted(
-            str(f) for f in path.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS and f.is_file()
-        )
-        out += found or [item]
+        out += (audio_files_under(path) or [item]) if path.is_dir() else [item]
     return out
 
 
 def check_audio_path(path: Path) -> None:
     """An `AudioError` saying plainly why `path` cannot be read as an audio file, if it cannot."""
     try:
-        mode = path.stat().st_mode
+        info = path.stat()
     except FileNotFoundError:
         raise AudioError(f"{path}: no such file") from None
     except OSError as exc:
         raise AudioError(f"{path}: cannot be opened ({exc.strerror or exc})") from None
+    mode = info.st_mode
     if stat.S_ISDIR(mode):
         raise AudioError(f"{path}: is a directory, not an audio file")
     if not stat.S_ISREG(mode):
@@ -74,7 +76,7 @@ def check_audio_path(path: Path) -> None:
             else "a special file"
         )
         raise AudioError(f"{path}: is {kind}, not a regular audio file")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes)")
     if not os.access(path, os.R_OK):
         raise AudioError(f"{path}: cannot be opened (permission denied)")

@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from emovox.audio import AUDIO_EXTENSIONS
+from emovox.audio.io import audio_files_under
 from emovox.errors import ConfigError
 
 GLOB_CHARACTERS = frozenset("*?[")
@@ -36,7 +36,7 @@ def expand_inputs(inputs: list[str]) -> Iterator[str]:
         if path.suffix.lower() == ".csv" and path.is_file():
             found: Iterator[str] = _manifest(path)
         elif path.is_dir():
-            found = iter(sorted(str(f) for f in path.rglob("*") if f.suffix.lower() in AUDIO_EXTENSIONS))
+            found = iter(audio_files_under(path))
         elif GLOB_CHARACTERS & set(item) and not path.exists():
             found = iter(sorted(glob.glob(item, recursive=True)))
         else:

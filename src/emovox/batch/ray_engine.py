@@ -22,15 +22,15 @@ class ModelActor:
     """One Ray actor: the model, loaded once; a batch of paths in, its rows out."""
 
     def __init__(self, model: str, timeline: bool) -> None:
-        from emovox.batch.run import _load_worker
+        from emovox.batch.run import load_worker
 
-        _load_worker(model)
+        load_worker(model)
         self.timeline = timeline
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        from emovox.batch.run import _work
+        from emovox.batch.run import predict_paths
 
-        rows = _work([str(p) for p in batch["path"]], self.timeline)
+        rows = predict_paths([str(p) for p in batch["path"]], self.timeline)
         # one item per batch, its rows as JSON: Ray's columns need not learn their types
         return {"rows": [json.dumps(rows)], "files": [len(batch["path"])]}
 

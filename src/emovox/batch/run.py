@@ -72,7 +72,7 @@ def file_rows(predictor: EmotionPredictor, path: str, timeline: bool) -> list[Ro
 _worker: EmotionPredictor | None = None
 
 
-def _load_worker(model: str) -> None:
+def load_worker(model: str) -> None:
     """Each worker: one thread for PyTorch and for BLAS (the mel filterbank's matrix products),
     since the workers already fill the cores (two 2-thread workers on 2 cores ran 2.6x slower
     than one), then the model, once."""
@@ -85,7 +85,7 @@ def _load_worker(model: str) -> None:
     _worker = EmotionPredictor.load(model, backend="onnx")
 
 
-def _work(paths: list[str], timeline: bool) -> list[Row]:
+def predict_paths(paths: list[str], timeline: bool) -> list[Row]:
     assert _worker is not None, "worker not initialised"
     return [row for path in paths for row in file_rows(_worker, path, timeline)]
 
@@ -98,10 +98,10 @@ def batches(paths: Sequence[str], size: int) -> Iterator[list[str]]:
 def local_results(options: BatchOptions, pending: list[str]) -> Iterator[tuple[int, list[Row]]]:
     """(files, rows) per batch, in input order, from local worker processes."""
     workers = options.workers or os.cpu_count() or 1
-    with ProcessPoolExecutor(workers, initializer=_load_worker, initargs=(options.model,)) as pool:
+    with ProcessPoolExecutor(workers, initializer=load_worker, initargs=(options.model,)) as pool:
         in_flight: deque[tuple[int, Future[list[Row]]]] = deque()
         for chunk in batches(pending, options.batch_size):
-            in_flight.append((len(chunk), pool.submit(_work, chunk, options.timeline)))
+            in_flight.append((len(chunk), pool.submit(predict_paths, chunk, options.timeline)))
             if len(in_flight) >= 2 * workers:  # a bounded window: memory stays flat
                 count, future = in_flight.popleft()
                 yield count, future.result()

@@ -260,6 +260,11 @@ class EmotionPredictor:
 
     # -- long recordings --------------------------------------------------------------------
 
+    def timeline_audio(self, max_seconds: float | None = 4 * 3600.0) -> AudioConfig:
+        """How a long recording is read for `timeline_of`: the model's settings with its own
+        length cap, and no peak normalisation of the whole (each segment is normalised alone)."""
+        return AudioConfig(**{**self.audio.to_dict(), "max_seconds": max_seconds, "peak_normalise": False})
+
     def timeline(
         self,
         source: AudioInput,
@@ -267,15 +272,21 @@ class EmotionPredictor:
         segments: SegmentConfig | None = None,
         max_seconds: float | None = 4 * 3600.0,
         adapt: bool = False,
+        max_samples: int | None = None,
     ) -> list[Segment]:
         """Per-segment predictions over a long recording (speech between pauses by default).
 
         `adapt=True` normalises with the recording's own statistics (one speaker or set-up)."""
+        signal = self.signal(source, sample_rate, self.timeline_audio(max_seconds), max_samples)
+        return self.timeline_of(signal, segments, adapt)
+
+    def timeline_of(
+        self, signal: np.ndarray, segments: SegmentConfig | None = None, adapt: bool = False
+    ) -> list[Segment]:
+        """`timeline` of a recording already read with `signal(..., config=timeline_audio(...))`."""
         if adapt:
             self.warn_if_not_adaptable()
-        config = AudioConfig(**{**self.audio.to_dict(), "max_seconds": max_seconds, "peak_normalise": False})
-        signal = self.signal(source, sample_rate, config)
-        rate = config.sample_rate
+        rate = self.audio.sample_rate
         pieces = []
         for start, end in speech_segments(signal, rate, segments or SegmentConfig()):
             try:

@@ -164,9 +164,7 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
     app.state.max_streams = max_streams
     requests, streams = Capacity(limits.max_concurrent_requests), Capacity(max_streams)
     clip_audio = AudioConfig(**{**predictor.audio.to_dict(), "max_seconds": limits.max_audio_seconds})
-    timeline_audio = AudioConfig(
-        **{**predictor.audio.to_dict(), "max_seconds": limits.max_timeline_seconds, "peak_normalise": False}
-    )
+    timeline_audio = predictor.timeline_audio(limits.max_timeline_seconds)
 
     # samples an upload may decode to: its seconds cap x the rate x channels limit
     clip_samples = int(limits.max_audio_seconds * limits.max_input_rate_channels)
@@ -238,7 +236,7 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
             def work() -> dict[str, Any]:
                 signal = predictor.signal(data, config=timeline_audio, max_samples=timeline_samples)
                 duration = len(signal) / timeline_audio.sample_rate
-                segments = predictor.timeline(signal, timeline_audio.sample_rate, max_seconds=None)
+                segments = predictor.timeline_of(signal)  # read once, not prepared again
                 return {"labels": list(predictor.labels), "duration": round(duration, 3),
                         "segments": [s.to_dict() for s in segments]}  # fmt: skip
 
