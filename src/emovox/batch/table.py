@@ -20,6 +20,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from emovox.errors import ConfigError
 
 Row = dict[str, Any]
@@ -53,9 +56,7 @@ def columns(labels: Sequence[str], timeline: bool) -> list[str]:
     ]
 
 
-def arrow_schema(labels: Sequence[str], timeline: bool):
-    import pyarrow as pa
-
+def arrow_schema(labels: Sequence[str], timeline: bool) -> pa.Schema:
     types = {"path": pa.string(), "label": pa.string(), "error": pa.string()}
     return pa.schema([(name, types.get(name, pa.float64())) for name in columns(labels, timeline)])
 
@@ -73,6 +74,7 @@ class Output:
             self._clear()
         else:
             self._read_existing()
+        self.next_part = len(list(self.parts.glob("part-*.parquet")))  # parts kept by a resumed job
         path.parent.mkdir(parents=True, exist_ok=True)
 
     def _clear(self) -> None:
@@ -89,8 +91,6 @@ class Output:
 
     def _read_existing(self) -> None:
         if self.fmt is OutputFormat.PARQUET:
-            import pyarrow.parquet as pq
-
             for file in [self.path] * self.path.is_file() + sorted(self.parts.glob("part-*.parquet")):
                 table = pq.read_table(file, columns=["path", "error"])
                 self._note(table.to_pylist())
@@ -145,11 +145,9 @@ class Output:
         return buffer.getvalue()
 
     def _write_parquet_part(self, rows: Sequence[Row]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
         self.parts.mkdir(parents=True, exist_ok=True)
-        number = len(list(self.parts.glob("part-*.parquet")))
+        number = self.next_part
+        self.next_part += 1
         table = pa.Table.from_pylist([{c: row.get(c) for c in self.columns} for row in rows],
                                      schema=arrow_schema(self.labels, self.timeline))  # fmt: skip
         target = self.parts / f"part-{number:06d}.parquet"
@@ -163,8 +161,6 @@ class Output:
             if not self.path.is_file():
                 self.path.write_text(self._text([], header=True))
             return
-        import pyarrow.parquet as pq
-
         schema = arrow_schema(self.labels, self.timeline)
         sources = [self.path] * self.path.is_file() + sorted(self.parts.glob("part-*.parquet"))
         temporary = self.path.with_name(self.path.name + ".tmp")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
@@ -31,7 +30,6 @@ from emovox.service.streams import LiveStream, stream_capacity
 
 STATIC = resources.files("emovox") / "service" / "static"
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 WS_PROTOCOL = """Live streaming over `WS /v1/stream`:
 
