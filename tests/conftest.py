@@ -54,6 +54,14 @@ def voiced_signal(seconds: float = 1.0, f0: float = 150.0, sr: int = 16_000, see
     return (x / np.abs(x).max()).astype(np.float32)
 
 
+def click_in_zeros() -> np.ndarray:
+    """3 s of int16 digital zeros at 16 kHz with one non-zero sample at the very end: decodable,
+    not silent, and without one whole 25 ms frame of sound."""
+    samples = np.zeros(48_000, dtype=np.int16)
+    samples[-1] = 1000
+    return samples
+
+
 def write_clip(path: Path, seconds: float = 0.3, sr: int = 16_000, **kwargs: object) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, voiced_signal(seconds, sr=sr), sr, **kwargs)

@@ -111,11 +111,9 @@ def test_predict_shows_whole_paths_and_notes_useless_adaptation(tmp_path, capsys
 def test_a_file_without_a_frame_of_sound_is_an_error_line_and_the_others_are_predicted(
     tmp_path, capsys
 ) -> None:
-    from conftest import ROOT_EXAMPLES
+    from conftest import ROOT_EXAMPLES, click_in_zeros
 
-    samples = np.zeros(48_000, dtype=np.int16)
-    samples[-1] = 1000  # zeros and one click: not silent, but no whole frame of sound
-    sf.write(tmp_path / "click.wav", samples, 16_000, subtype="PCM_16")
+    sf.write(tmp_path / "click.wav", click_in_zeros(), 16_000, subtype="PCM_16")
     good = [str(p) for p in sorted(ROOT_EXAMPLES.glob("*.flac"))[:2]]
     for backend in ("onnx", "torch"):
         assert (

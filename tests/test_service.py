@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from conftest import click_in_zeros
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
@@ -194,12 +195,8 @@ def test_over_capacity_gets_429_and_others_keep_being_served(predictor, ravdess_
 
 
 def click_wav() -> bytes:
-    """3 s of digital zeros with one non-zero sample at the very end: decodable, not silent,
-    and without one whole 25 ms frame of sound."""
-    samples = np.zeros(48_000, dtype=np.int16)
-    samples[-1] = 1000
     buffer = io.BytesIO()
-    sf.write(buffer, samples, 16_000, format="WAV", subtype="PCM_16")
+    sf.write(buffer, click_in_zeros(), 16_000, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
 
 

@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import ROOT_EXAMPLES, running_server
+from conftest import ROOT_EXAMPLES, click_in_zeros, running_server
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
@@ -309,7 +309,7 @@ def malformed_audio(count: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
     }
     odd = [
         ("one sample", encode(clip[:1])),
-        ("click in zeros", encode(np.r_[np.zeros(48_000, "<i2"), [1000]].astype("<i2"))),
+        ("click in zeros", encode(click_in_zeros())),
         ("NaN floats", encode(np.full(16_000, np.nan, np.float32), subtype="FLOAT")),
         ("inf floats", encode(np.full(16_000, np.inf, np.float32), subtype="FLOAT")),
         ("8 kHz 8-bit", encode(clip[::2], 8000, subtype="PCM_U8")),
