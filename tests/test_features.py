@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import librosa
@@ -164,6 +165,24 @@ def test_extract_parallel_equals_serial_and_is_finite(small_manifest: Manifest, 
     frames = parallel["mfcc"]
     assert frames.offsets is not None and len(frames.offsets) == len(small_manifest) + 1
     assert parallel["utterance110"].values.shape == (len(small_manifest), 110)
+
+
+def test_extract_on_ray_gives_the_local_tables_and_cache(small_manifest: Manifest, tmp_path) -> None:
+    """Ray Data on a local Ray with 2 CPUs: the same arrays, and cache entries the local engine
+    then reads instead of extracting again."""
+    sets = ["mfcc", "utterance110"]
+    local = extract(small_manifest, sets, jobs=2, cache_dir=None, progress=False)
+    on_ray = extract(small_manifest, sets, jobs=2, cache_dir=tmp_path, progress=False, engine="ray")
+    for name in sets:
+        np.testing.assert_array_equal(on_ray[name].values, local[name].values)
+        assert len(list(tmp_path.glob(f"{name}*/*/*.npy"))) == len(small_manifest)
+    with pytest.MonkeyPatch.context() as patch:  # warm: nothing left to extract
+        extraction = sys.modules["emovox.features.extract"]  # the module, not the function
+        patch.setattr(extraction, "_outcomes", lambda *a: pytest.fail("extracted again"))
+        warm = extract(small_manifest, sets, cache_dir=tmp_path, progress=False)
+    np.testing.assert_array_equal(warm["mfcc"].values, local["mfcc"].values)
+    with pytest.raises(ConfigError, match="ray engine"):
+        extract(small_manifest, sets, ray_address="auto", progress=False)
 
 
 def test_cache_is_reused_and_invalidated(tmp_path) -> None:

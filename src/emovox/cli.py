@@ -68,6 +68,8 @@ def cmd_features(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         cache_dir=None if args.no_cache else (args.cache_dir or "default"),
         progress=not args.quiet,
+        engine=args.engine,
+        ray_address=args.ray_address,
     )[args.set]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -280,7 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
     corpus_args(features)
     features.add_argument("--set", required=True, choices=[s.value for s in FeatureSet])
     features.add_argument("--out", required=True, help=".npz file: values, names, manifest")
-    features.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
+    features.add_argument(
+        "--jobs", type=int, default=None, help="worker processes, or Ray actors (default: one per core)"
+    )
+    features.add_argument(
+        "--engine",
+        choices=["local", "ray"],
+        default="local",
+        help="local worker processes, or Ray Data (pip install -e '.[ray]')",
+    )
+    features.add_argument("--ray-address", default=None, help="a running Ray cluster (default: a local Ray)")
     features.add_argument("--cache-dir", default=None, help="feature cache folder")
     features.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     features.add_argument("--trim", action="store_true", help="trim leading/trailing silence")
@@ -364,7 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--workers", type=int, default=0, help="worker processes or actors (0: one per core)")
     batch.add_argument("--timeline", action="store_true", help="one row per segment of long recordings")
     batch.add_argument("--resume", action="store_true", help="keep the output's rows and predict the rest")
-    batch.add_argument("--batch-size", type=int, default=32, help="files per task and per written part")
+    batch.add_argument(
+        "--batch-size",
+        type=int,
+        default=0,
+        help="files per task and per written part (default: 32 local, 256 ray)",
+    )
     batch.add_argument("--quiet", action="store_true", help="no progress bar")
     batch.set_defaults(func=cmd_batch)
 

@@ -1,7 +1,8 @@
-"""Running a batch job on the local engine: worker processes that each load the model once
-(onnxruntime inside) take batches of files; results come back and are written in input order,
-a part per batch, with a bounded number of batches in flight, so memory does not grow with the
-number of files."""
+"""Running a batch job: worker processes (the local engine) or Ray actors (the ray engine, see
+`emovox.engines`) each load the model once (onnxruntime inside) and take batches of files, which
+they read and decode themselves; results come back and are written in input order, a part per
+batch, with a bounded number of batches in flight, so memory does not grow with the number of
+files."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from tqdm import tqdm
 
 from emovox.batch.inputs import expand_inputs
 from emovox.batch.table import Row, open_output
+from emovox.engines import ray_map
 from emovox.errors import ConfigError, EmovoxError
 from emovox.inference import EmotionPredictor, Prediction
 
@@ -33,18 +36,22 @@ class BatchOptions:
     ray_address: str | None = None  # an existing Ray cluster; None: a local Ray for the job
     timeline: bool = False
     resume: bool = False
-    batch_size: int = 32  # files per task and per written part
+    batch_size: int = 0  # files per task and per written part; 0: 32 (local), 256 (ray)
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.workers < 0 or self.batch_size < 1:
-            raise ConfigError("workers must be >= 0 and batch_size >= 1")
+        if self.workers < 0 or self.batch_size < 0:
+            raise ConfigError("workers and batch_size must be >= 0")
         if self.engine not in ("local", "ray"):
             raise ConfigError(f"engine must be local or ray, got {self.engine!r}")
         if self.ray_address and self.engine != "ray":
             raise ConfigError("--ray-address is for --engine ray")
         if not self.inputs:
             raise ConfigError("no inputs: give files, directories, globs or a CSV manifest")
+
+    def task_size(self) -> int:
+        """Files per task: Ray's scheduling costs ~10 ms a task, so its tasks are larger."""
+        return self.batch_size or (256 if self.engine == "ray" else 32)
 
 
 def prediction_columns(prediction: Prediction) -> dict[str, Any]:
@@ -100,7 +107,7 @@ def local_results(options: BatchOptions, pending: list[str]) -> Iterator[tuple[i
     workers = options.workers or os.cpu_count() or 1
     with ProcessPoolExecutor(workers, initializer=load_worker, initargs=(options.model,)) as pool:
         in_flight: deque[tuple[int, Future[list[Row]]]] = deque()
-        for chunk in batches(pending, options.batch_size):
+        for chunk in batches(pending, options.task_size()):
             in_flight.append((len(chunk), pool.submit(predict_paths, chunk, options.timeline)))
             if len(in_flight) >= 2 * workers:  # a bounded window: memory stays flat
                 count, future = in_flight.popleft()
@@ -117,9 +124,11 @@ def run_batch(options: BatchOptions) -> dict[str, Any]:
     output = open_output(options.out, labels, options.timeline, options.resume)
     pending = [path for path in expand_inputs(list(options.inputs)) if path not in output.done]
     if options.engine == "ray":
-        from emovox.batch.ray_engine import ray_results
-
-        results = ray_results(options, pending)
+        chunks = list(batches(pending, options.task_size()))
+        predict = partial(predict_paths, timeline=options.timeline)
+        model = (options.model,)
+        predicted = ray_map(load_worker, model, predict, chunks, options.workers, options.ray_address)
+        results: Iterator[tuple[int, list[Row]]] = zip(map(len, chunks), predicted, strict=True)
     else:
         results = local_results(options, pending)
     with tqdm(total=len(pending), desc="batch", unit="file", disable=not options.progress) as bar:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 
 from emovox.audio import AudioConfig, load_audio, prepare_signal
 from emovox.corpora.manifest import Manifest
-from emovox.errors import AudioError, EmovoxError, FeatureError
+from emovox.engines import ray_map
+from emovox.errors import AudioError, ConfigError, EmovoxError, FeatureError
 from emovox.features.base import FeatureExtractor, Level
 from emovox.features.cache import FeatureCache, default_cache_dir, file_key
 from emovox.features.registry import FeatureSet, get_extractor
@@ -88,16 +89,20 @@ _WORKER: dict[str, object] = {}
 
 
 def _init_worker(
-    extractors: list[FeatureExtractor],
-    audio: AudioConfig,
-    cache_root: str | None,
-    variant: SignalVariant | None,
+    extractors: list[FeatureExtractor], audio: AudioConfig, variant: SignalVariant | None
 ) -> None:
-    """Each worker uses one core: BLAS and FFT threads capped at 1 (the pool gives parallelism)."""
+    """Each worker uses one core: BLAS, FFT and PyTorch threads capped at 1 (the pool gives
+    parallelism)."""
+    import torch
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    _WORKER.update(extractors=extractors, audio=audio, cache_root=cache_root, variant=variant)
+    torch.set_num_threads(1)
+    _use(extractors, audio, variant)
+
+
+def _use(extractors: list[FeatureExtractor], audio: AudioConfig, variant: SignalVariant | None) -> None:
+    _WORKER.update(extractors=extractors, audio=audio, variant=variant)
 
 
 def _compute_signal(signal: np.ndarray, extractors: list[FeatureExtractor]) -> list[np.ndarray]:
@@ -128,21 +133,41 @@ def _warm_up(extractors: list[FeatureExtractor], audio: AudioConfig, variant: Si
     _compute_signal(noise, extractors)
 
 
-def _work(task: tuple[str, str, list[int]]) -> tuple[str, list[np.ndarray] | str]:
-    """Extract the missing sets of one clip and store them; errors come back as text."""
-    path, key, wanted = task
+def _work(task: tuple[str, list[int]]) -> list[np.ndarray] | str:
+    """The missing sets of one clip; an error comes back as text. The caller caches the values
+    (on a cluster only it sees the cache folder)."""
+    path, wanted = task
     extractors = [_WORKER["extractors"][i] for i in wanted]  # type: ignore[index]
     audio: AudioConfig = _WORKER["audio"]  # type: ignore[assignment]
     variant: SignalVariant | None = _WORKER["variant"]  # type: ignore[assignment]
     try:
-        values = _compute_signal(_load(path, audio, variant), extractors)
+        return _compute_signal(_load(path, audio, variant), extractors)
     except EmovoxError as exc:
-        return path, f"{type(exc).__name__}: {exc}"
-    if _WORKER["cache_root"]:
-        cache = FeatureCache(str(_WORKER["cache_root"]))
-        for extractor, v in zip(extractors, values, strict=True):
-            cache.store(cache.folder(extractor, audio, variant.key if variant else ""), key, v)
-    return path, values
+        return f"{type(exc).__name__}: {exc}"
+
+
+def _work_chunk(tasks: list[tuple[str, list[int]]]) -> list[list[np.ndarray] | str]:
+    return [_work(task) for task in tasks]
+
+
+def _outcomes(
+    tasks: list[tuple[str, list[int]]], initargs: tuple, workers: int, engine: str, ray_address: str | None
+) -> Iterator[list[np.ndarray] | str]:
+    """Each task's outcome, in task order: in this process, a process pool or on Ray."""
+    chunksize = max(1, min(16, len(tasks) // (8 * workers)))
+    if engine == "ray":
+        chunks = [tasks[i : i + chunksize] for i in range(0, len(tasks), chunksize)]
+        for outcomes in ray_map(_init_worker, initargs, _work_chunk, chunks, workers, ray_address):
+            yield from outcomes
+    elif workers == 1:  # in this process: its thread settings are left as they are
+        _use(*initargs)
+        yield from map(_work, tasks)
+    else:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs) as pool:
+            try:
+                yield from pool.map(_work, tasks, chunksize=chunksize)
+            finally:
+                pool.shutdown(cancel_futures=True)
 
 
 def extract(
@@ -153,15 +178,23 @@ def extract(
     cache_dir: str | Path | None = "default",
     progress: bool = True,
     variant: SignalVariant | None = None,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> dict[str, FeatureTable]:
     """Extract every requested set for every clip, reading the cache first.
 
-    `jobs`: worker processes (default: all cores; 1 runs in this process). `cache_dir`:
+    `jobs`: worker processes (default: all cores; 1 runs in this process), or with
+    `engine="ray"` Ray actors (default: one per CPU of the cluster at `ray_address`, else of a
+    local Ray started for the call); the tables and the cache are the same on both. `cache_dir`:
     a folder, "default" (see `default_cache_dir`) or None for no cache. `variant` changes each
     signal after loading (augmented copies); its results are cached apart from the clean ones.
     A clip that fails raises `FeatureError` naming every failing file; nothing partial is returned.
     """
     audio = audio or AudioConfig()
+    if engine not in ("local", "ray"):
+        raise ConfigError(f"engine must be local or ray, got {engine!r}")
+    if ray_address and engine != "ray":
+        raise ConfigError("a Ray address is for the ray engine")
     extractors = [s if isinstance(s, FeatureExtractor) else get_extractor(s) for s in sets]
     if not extractors:
         raise FeatureError("no feature sets requested")
@@ -175,7 +208,8 @@ def extract(
     folders = [cache.folder(e, audio, variant.key if variant else "") for e in extractors] if cache else []
 
     results: list[list[np.ndarray | None]] = [[None] * len(manifest) for _ in extractors]
-    tasks: list[tuple[str, str, list[int]]] = []
+    tasks: list[tuple[str, list[int]]] = []
+    keys: dict[str, str] = {}
     positions: dict[str, list[int]] = {}
     for i, utterance in enumerate(manifest):
         try:
@@ -192,35 +226,27 @@ def extract(
         if missing:
             positions.setdefault(utterance.path, []).append(i)
             if len(positions[utterance.path]) == 1:
-                tasks.append((utterance.path, key, missing))
+                tasks.append((utterance.path, missing))
+                keys[utterance.path] = key
 
     failures: list[str] = []
     if tasks:
-        workers = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
-        _warm_up(extractors, audio, variant)
-        initargs = (extractors, audio, str(root) if cache else None, variant)
+        workers = (jobs or 0) if engine == "ray" else max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+        if engine == "local":
+            _warm_up(extractors, audio, variant)  # forked workers inherit it
         label = ", ".join(names) + (f", {variant.key}" if variant else "")
-        bar = tqdm(total=len(tasks), desc=f"features ({label})", unit="clip", disable=not progress)
-        if workers == 1:
-            _init_worker(*initargs)
-            outcomes = map(_work, tasks)
-            pool = None
-        else:
-            pool = ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs)
-            outcomes = pool.map(_work, tasks, chunksize=max(1, min(16, len(tasks) // (8 * workers))))
-        try:
-            for (path, _, wanted), (_, outcome) in zip(tasks, outcomes, strict=True):
+        outcomes = _outcomes(tasks, (extractors, audio, variant), workers, engine, ray_address)
+        with tqdm(total=len(tasks), desc=f"features ({label})", unit="clip", disable=not progress) as bar:
+            for (path, wanted), outcome in zip(tasks, outcomes, strict=True):
                 bar.update()
                 if isinstance(outcome, str):
                     failures.append(f"{path}: {outcome}")
                     continue
                 for j, v in zip(wanted, outcome, strict=True):
+                    if cache:
+                        cache.store(folders[j], keys[path], v)
                     for i in positions[path]:
                         results[j][i] = v
-        finally:
-            bar.close()
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
     if failures:
         shown = "\n  ".join(failures[:10])
         more = f"\n  ... and {len(failures) - 10} more" if len(failures) > 10 else ""

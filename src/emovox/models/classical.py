@@ -8,15 +8,17 @@ model is kept as plain arrays for pickle-free storage.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GroupKFold
-from sklearn.svm import SVC
 
 from emovox.errors import ConfigError
 from emovox.training.metrics import uar
+
+if TYPE_CHECKING:  # scikit-learn is imported where a model is fitted: loading one needs only numpy
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
 
 GRIDS: dict[str, tuple[float, ...]] = {
     "svm": (0.1, 1.0, 10.0, 100.0),
@@ -34,6 +36,9 @@ class ClassicalResult:
 
 def make_classifier(name: str, c: float, seed: int, class_weight: str | None) -> SVC | LogisticRegression:
     """An unfitted classifier; the SVM gives no probabilities until `calibrated`."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import SVC
+
     if name == "svm":
         return SVC(C=c, kernel="rbf", gamma="scale", class_weight=class_weight, random_state=seed)
     if name == "logreg":
@@ -55,6 +60,10 @@ def fit_classical(
     `groups` holds each row's speaker. `extra` = (x, y, groups) rows used for fitting only, never
     for scoring (augmented copies: they join the inner training folds of their own speaker).
     """
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.model_selection import GroupKFold
+    from sklearn.svm import SVC
+
     if name not in GRIDS:
         raise ConfigError(f"unknown classical model {name!r}; choose from {', '.join(GRIDS)}")
     folds = min(5, len(np.unique(groups)))
@@ -169,6 +178,8 @@ ArrayModel = LogisticModel | SvmModel
 
 def to_arrays(model: CalibratedClassifierCV | LogisticRegression) -> ArrayModel:
     """The fitted scikit-learn model as a pickle-free array model (same probabilities, tested)."""
+    from sklearn.linear_model import LogisticRegression
+
     if isinstance(model, LogisticRegression):
         return LogisticModel(model.coef_.copy(), model.intercept_.copy())
     (calibrated,) = model.calibrated_classifiers_

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 
 def classification_report(
@@ -14,6 +13,8 @@ def classification_report(
 ) -> dict[str, Any]:
     """WA (accuracy), UAR (mean per-class recall = balanced accuracy), macro-F1, per-class
     precision/recall/F1/support and the confusion matrix (rows: true, columns: predicted)."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # not needed to predict
+
     y_true = np.asarray(y_true)
     y_pred = np.asarray(y_pred)
     classes = np.arange(len(labels))
