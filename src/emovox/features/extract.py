@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -91,14 +92,29 @@ _WORKER: dict[str, object] = {}
 def _init_worker(
     extractors: list[FeatureExtractor], audio: AudioConfig, variant: SignalVariant | None
 ) -> None:
-    """Each worker uses one core: BLAS, FFT and PyTorch threads capped at 1 (the pool gives
-    parallelism)."""
+    """A worker process uses one core (the pool gives parallelism), for good."""
     import torch
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
     torch.set_num_threads(1)
     _use(extractors, audio, variant)
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """For a while, BLAS, FFT and PyTorch on one thread, as in every worker: the same numbers
+    wherever a clip is extracted (thread counts change the order of float sums)."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    with threadpool_limits(1):
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
 
 def _use(extractors: list[FeatureExtractor], audio: AudioConfig, variant: SignalVariant | None) -> None:
@@ -159,9 +175,10 @@ def _outcomes(
         chunks = [tasks[i : i + chunksize] for i in range(0, len(tasks), chunksize)]
         for outcomes in ray_map(_init_worker, initargs, _work_chunk, chunks, workers, ray_address):
             yield from outcomes
-    elif workers == 1:  # in this process: its thread settings are left as they are
-        _use(*initargs)
-        yield from map(_work, tasks)
+    elif workers == 1:  # in this process, its thread settings restored afterwards
+        with _one_thread():
+            _use(*initargs)
+            yield from map(_work, tasks)
     else:
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs) as pool:
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from emovox.errors import FeatureError
+from emovox.features.backbone import WhisperLayers
 from emovox.features.base import FeatureExtractor
 from emovox.features.combined import CombinedExtractor
 from emovox.features.enhanced import Enhanced392
@@ -20,6 +21,7 @@ class FeatureSet(StrEnum):
     ENHANCED392 = "enhanced392"
     EGEMAPS = "egemaps"  # 88, openSMILE
     COMPARE = "compare"  # 6373, openSMILE
+    WHISPER = "whisper"  # 7 x 2 x 512, Whisper-base's layers pooled
 
 
 EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
@@ -29,6 +31,7 @@ EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
     FeatureSet.ENHANCED392: Enhanced392,
     FeatureSet.EGEMAPS: EGeMAPS,
     FeatureSet.COMPARE: ComParE,
+    FeatureSet.WHISPER: WhisperLayers,
 }
 
 

@@ -12,6 +12,7 @@ from torch import nn
 from emovox.errors import ConfigError
 from emovox.models.beyond import Crnn, CrnnConfig, Mlp, MlpConfig
 from emovox.models.convolutional import CnnConfig, EnhancedCnn, MsseBiLstmConfig, MultiScaleSeBiLstm
+from emovox.models.layered import LayerHead, LayerHeadConfig
 from emovox.models.recurrent import (
     CnnLstm,
     CnnLstmConfig,
@@ -39,6 +40,7 @@ NEURAL_MODELS: dict[str, ModelSpec] = {
     "msse_bilstm": ModelSpec(MultiScaleSeBiLstm, MsseBiLstmConfig, "enhanced392"),
     "mlp": ModelSpec(Mlp, MlpConfig, "enhanced392"),
     "crnn": ModelSpec(Crnn, CrnnConfig, "logmel"),
+    "layer_head": ModelSpec(LayerHead, LayerHeadConfig, "whisper"),
 }
 
 

