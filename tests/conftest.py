@@ -89,6 +89,7 @@ batch_size = 16
 SMALL_MODELS = {  # quick to train; the accuracy of these is not the point, the plumbing is
     "lstm_stream": ("mfcc", "hidden_size = 24"),
     "mlp": ("utterance110", "hidden = [32]"),
+    "layer_head": ("whisper", "hidden = 16"),
 }
 
 

@@ -13,12 +13,15 @@ import soundfile as sf
 import torch
 from conftest import ROOT_EXAMPLES
 
-from emovox.backbones.convert import read_ct2, whisper_from_ct2
+from emovox.audio import load_audio
+from emovox.backbones.convert import read_ct2, speaker_from_resemblyzer, whisper_from_ct2
+from emovox.backbones.speaker import SpeakerEncoder, speaker_mel
 from emovox.backbones.weights import WEIGHTS_FILE, WeightsError, sha256_of, shipped, write_weights
 from emovox.backbones.whisper import OnnxWhisperEncoder, WhisperConfig, WhisperEncoder, log_mel
-from emovox.errors import FeatureError
+from emovox.errors import ConfigError, FeatureError
 from emovox.features import get_extractor
 from emovox.features.backbone import BackboneConfig, WhisperLayers
+from emovox.inference import EmotionPredictor
 
 REFERENCE = (
     Path(__file__).parent / "fixtures" / "whisper_base_reference.npz"
@@ -193,9 +196,15 @@ def test_the_whisper_feature_set_pools_every_layer(whisper_base, tmp_path) -> No
     assert extractor.dim == 7 * 2 * 512 and extractor.feature_names[512] == "whisper_l0_std_0"
     signal = example("03-01-05-02-01-01-24.flac")
     states = whisper_base.signal_states(signal)
-    values = extractor(signal).reshape(7, 2, 512)
+    values = WhisperLayers(BackboneConfig(precision="float32"))(signal).reshape(7, 2, 512)
     np.testing.assert_allclose(values[:, 0], states.mean(axis=1), rtol=0, atol=1e-4)  # ONNX vs PyTorch
     np.testing.assert_allclose(values[:, 1], states.std(axis=1), rtol=0, atol=1e-4)
+    int8 = extractor(signal).reshape(7, 2, 512)  # the default: the encoder's matrix products in int8
+    for layer in range(7):
+        assert np.corrcoef(int8[layer].ravel(), values[layer].ravel())[0, 1] > 0.998
+    assert extractor.cache_key() != WhisperLayers(BackboneConfig(precision="float32")).cache_key()
+    with pytest.raises(ConfigError, match="precision must be one of float32, int8"):
+        BackboneConfig(precision="int4")
     tiny_folder(tmp_path / "tiny")  # another checkpoint: its own dimensions and its own cache entries
     other = WhisperLayers(BackboneConfig(weights=str(tmp_path / "tiny")))
     assert other.dim == 3 * 2 * 32 and other.cache_key() != extractor.cache_key()
@@ -204,13 +213,71 @@ def test_the_whisper_feature_set_pools_every_layer(whisper_base, tmp_path) -> No
 def test_the_onnx_encoder_equals_pytorch_and_repairs_its_cached_graph(whisper_base, tmp_path) -> None:
     """Hidden states reach a few hundred in the middle layers: equal within 5e-4 relative (2e-4 measured)."""
     signal = example("03-01-05-02-01-01-24.flac")
-    onnx = OnnxWhisperEncoder(None, tmp_path)
-    (graph,) = tmp_path.glob("whisper-*.onnx")
+    onnx = OnnxWhisperEncoder(None, tmp_path, "float32")
+    (graph,) = tmp_path.glob("whisper-*-float32.onnx")
     np.testing.assert_allclose(
         onnx.signal_states(signal), whisper_base.signal_states(signal), atol=1e-3, rtol=5e-4
     )
     graph.write_bytes(b"torn")  # a broken graph in the cache is exported again, not trusted
-    np.testing.assert_allclose(
-        OnnxWhisperEncoder(None, tmp_path).signal_states(signal), onnx.signal_states(signal)
-    )
+    again = OnnxWhisperEncoder(None, tmp_path, "float32")
+    np.testing.assert_array_equal(again.signal_states(signal), onnx.signal_states(signal))
     assert graph.stat().st_size > 1_000_000
+
+
+def test_a_backbone_model_predicts_the_same_on_both_backends_and_when_streamed(trained_models) -> None:
+    """The encoder (onnxruntime) and the head: PyTorch and the exported ONNX head agree; a clip
+    pushed through a stream in chunks ends on the offline prediction."""
+    clip = str(ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac")
+    torch_side = EmotionPredictor.load(trained_models["layer_head"], backend="torch").predict(clip)
+    onnx_side = EmotionPredictor.load(trained_models["layer_head"], backend="onnx")
+    np.testing.assert_allclose(onnx_side.predict(clip).confidence, torch_side.confidence, atol=1e-4)
+    stream = onnx_side.stream(sample_rate=16_000)
+    signal = load_audio(clip)  # at the level predict() reads it
+    for start in range(0, len(signal), 7_000):
+        stream.push(signal[start : start + 7_000])
+    np.testing.assert_allclose(stream.result().confidence, onnx_side.predict(clip).confidence, atol=1e-4)
+
+
+SPEAKER_REFERENCE = (
+    Path(__file__).parent / "fixtures" / "speaker_reference.npz"
+)  # scripts/make_speaker_reference.py
+
+
+def test_the_speaker_encoder_equals_resemblyzer_on_real_clips() -> None:
+    """Resemblyzer's own mel frames, LSTM outputs and embedding (VoiceEncoder.forward)."""
+    encoder = SpeakerEncoder.load()
+    with np.load(SPEAKER_REFERENCE) as reference:
+        for i, name in enumerate(reference["clips"]):
+            mel = speaker_mel(example(name))
+            np.testing.assert_allclose(mel, reference[f"mel_{i}"], rtol=1e-5, atol=1e-7)
+            with torch.inference_mode():
+                last = encoder.hidden_states(torch.from_numpy(mel)[None])[-1][0, :100].numpy()
+                embedding = encoder(torch.from_numpy(mel)[None])[0].numpy()
+            np.testing.assert_allclose(last, reference[f"last_layer_{i}"], atol=1e-5)
+            np.testing.assert_allclose(embedding, reference[f"embedding_{i}"], atol=1e-5)
+    states = encoder.signal_states(example("03-01-05-02-01-01-24.flac"))
+    assert states.shape == (3, 438, 256)
+    features = get_extractor("speaker")(example("03-01-05-02-01-01-24.flac"))
+    np.testing.assert_allclose(features.reshape(3, 2, 256)[:, 1], states.std(axis=1), rtol=1e-5, atol=1e-6)
+    with pytest.raises(FeatureError, match="mel frames"):
+        encoder.hidden_states(torch.zeros(1, 10, 80))
+
+
+def test_resemblyzer_checkpoints_convert_tensors_only(tmp_path) -> None:
+    torch.manual_seed(0)
+    lstm, linear = torch.nn.LSTM(8, 6, 2, batch_first=True), torch.nn.Linear(6, 5)
+    state = {f"lstm.{k}": v for k, v in lstm.state_dict().items()}
+    state |= {f"linear.{k}": v for k, v in linear.state_dict().items()} | {"similarity_weight": torch.ones(1)}
+    checkpoint = tmp_path / "pretrained.pt"
+    torch.save({"step": 1, "model_state": state}, checkpoint)
+    tensors, config = speaker_from_resemblyzer(checkpoint)
+    assert config == {"mel_bands": 8, "hidden": 6, "layers": 2, "embedding": 5}
+    write_weights(tmp_path / "speaker", tensors, config, {"licence": "test"})
+    encoder = SpeakerEncoder.load(tmp_path / "speaker")
+    mels = torch.rand(1, 20, 8)
+    with torch.inference_mode():  # one module per layer gives what the stacked LSTM gives
+        np.testing.assert_allclose(encoder.hidden_states(mels)[-1].numpy(), lstm(mels)[0].numpy(), atol=1e-6)
+
+    torch.save({"model_state": state, "code": Path("x")}, checkpoint)  # an object, not a tensor
+    with pytest.raises(WeightsError, match="tensors-only"):
+        speaker_from_resemblyzer(checkpoint)

@@ -3,8 +3,9 @@ directly (no framework of theirs imported, no code of theirs executed):
 
 - Whisper from a CTranslate2 `model.bin` (the format faster-whisper uses): a header, then named
   tensors; only the encoder's are kept, at the file's own precision (float16: lossless).
-- Resemblyzer's speaker encoder from its `pretrained.pt`, a torch checkpoint read with
-  `weights_only=True` (tensors only; any other object in the pickle is refused).
+- Resemblyzer's speaker encoder from its `pretrained.pt`, a torch checkpoint read once here with
+  `weights_only=True` (tensors only; any other object in the pickle is refused), never at run
+  time; the optimiser's state and the GE2E similarity scale are left out.
 """
 
 from __future__ import annotations
@@ -91,4 +92,31 @@ def whisper_from_ct2(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any
     layers = len({n.split(".")[1] for n in tensors if n.startswith("blocks.")})
     config = {"n_mels": conv1.shape[1], "width": conv1.shape[0], "heads": heads, "layers": layers,
               "positions": positions.shape[0]}  # fmt: skip
+    return tensors, config
+
+
+def speaker_from_resemblyzer(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The speaker encoder's tensors under emovox's names (one LSTM module per layer), and its config."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        state = checkpoint["model_state"]
+    except Exception as exc:  # torch raises many kinds for a file that is not a safe checkpoint
+        raise WeightsError(
+            f"{path}: not a tensors-only torch checkpoint with a model_state ({exc})"
+        ) from None
+    tensors: dict[str, torch.Tensor] = {}
+    for name, value in state.items():
+        if match := re.fullmatch(r"lstm\.(weight|bias)_(ih|hh)_l(\d+)", name):
+            kind, gate, layer = match.groups()
+            tensors[f"lstms.{layer}.{kind}_{gate}_l0"] = value
+        elif name.startswith("linear."):
+            tensors[name.replace("linear.", "projection.")] = value
+    if "lstms.0.weight_ih_l0" not in tensors or "projection.weight" not in tensors:
+        raise WeightsError(f"{path}: no lstm/linear tensors (not Resemblyzer's encoder?)")
+    config = {
+        "mel_bands": tensors["lstms.0.weight_ih_l0"].shape[1],
+        "hidden": tensors["lstms.0.weight_hh_l0"].shape[1],
+        "layers": len({n.split(".")[1] for n in tensors if n.startswith("lstms.")}),
+        "embedding": tensors["projection.weight"].shape[0],
+    }
     return tensors, config

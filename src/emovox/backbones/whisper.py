@@ -11,6 +11,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from emovox.backbones.weights import (
     read_json,
     shipped,
 )
-from emovox.errors import FeatureError
+from emovox.errors import FeatureError, choice
 
 SAMPLE_RATE = 16_000
 N_FFT = 400  # 25 ms
@@ -175,29 +176,37 @@ def windowed_states(
     return np.concatenate(parts, axis=1)
 
 
-class OnnxWhisperEncoder:
-    """The same encoder as an ONNX graph on onnxruntime (faster on a CPU than PyTorch eager, see
-    benchmarks/backbone.py). The graph is exported from the weights on first use and kept in
-    `graph_dir` under the weights' hash, so it is never a stale copy of other weights."""
+class Precision(StrEnum):
+    FLOAT32 = "float32"  # the exported graph: equal to PyTorch within 5e-4 relative
+    INT8 = "int8"  # its matrix products quantised per channel, weights int8 (2.6x faster on a CPU)
 
-    def __init__(self, folder: str | Path | None, graph_dir: Path) -> None:
+
+class OnnxWhisperEncoder:
+    """The same encoder as an ONNX graph on onnxruntime, in float32 or with its matrix products
+    in int8 (see benchmarks/backbone.py for the speed and what it changes). The graph is made
+    from the weights on first use and kept in `graph_dir` under the weights' hash, so it is never
+    a stale copy of other weights."""
+
+    def __init__(self, folder: str | Path | None, graph_dir: Path, precision: str = Precision.INT8) -> None:
         import onnxruntime
 
+        precision = choice(Precision, precision, "precision")
         folder = Path(folder) if folder is not None else shipped("whisper-base")
         self.config = WhisperConfig.from_dict(read_json(folder / CONFIG_FILE), str(folder / CONFIG_FILE))
-        graph = graph_dir / f"whisper-{read_json(folder / MANIFEST_FILE)['sha256'][:16]}.onnx"
+        stem = f"whisper-{read_json(folder / MANIFEST_FILE)['sha256'][:16]}"
+        graph = graph_dir / f"{stem}-{precision}.onnx"
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # clips run in parallel processes, one core each
         options.inter_op_num_threads = 1
         for attempt in range(2):
             if attempt or not graph.is_file():
-                export_onnx(WhisperEncoder.load(folder), graph)  # checks the weights first
+                export_onnx(WhisperEncoder.load(folder), graph, precision)  # checks the weights first
             try:
                 self.session = onnxruntime.InferenceSession(
                     str(graph), options, providers=["CPUExecutionProvider"]
                 )
                 break
-            except Exception:  # a torn or foreign file where the graph should be: export again, once
+            except Exception:  # a torn or foreign file where the graph should be: make it again, once
                 if attempt:
                     raise
 
@@ -205,8 +214,10 @@ class OnnxWhisperEncoder:
         return windowed_states(signal, self.config, lambda mel: self.session.run(None, {"mel": mel})[0])
 
 
-def export_onnx(encoder: WhisperEncoder, path: Path) -> None:
-    """`mel` (1, n_mels, frames) -> `states` (layers + 1, 1, frames / 2, width), written atomically."""
+def export_onnx(encoder: WhisperEncoder, path: Path, precision: Precision = Precision.FLOAT32) -> None:
+    """`mel` (1, n_mels, frames) -> `states` (layers + 1, 1, frames / 2, width), written atomically;
+    int8: dynamic quantisation of the matrix products, per output channel (the convolutions and
+    norms stay float32; per-tensor scales lose Whisper's few outlier channels)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     example = torch.zeros(1, encoder.config.n_mels, 400)
     partial = path.with_suffix(f".{os.getpid()}.tmp")
@@ -215,4 +226,12 @@ def export_onnx(encoder: WhisperEncoder, path: Path) -> None:
         torch.onnx.export(encoder, (example,), str(partial), input_names=["mel"], output_names=["states"],
                           dynamic_axes={"mel": {2: "frames"}, "states": {2: "outputs"}}, opset_version=17,
                           dynamo=False)  # fmt: skip
+    if precision is Precision.INT8:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantised = path.with_suffix(f".{os.getpid()}.int8.tmp")
+        quantize_dynamic(partial, quantised, op_types_to_quantize=["MatMul"], per_channel=True,
+                         weight_type=QuantType.QInt8)  # fmt: skip
+        partial.unlink()
+        partial = quantised
     partial.replace(path)

@@ -1,20 +1,27 @@
 """Pretrained encoders as feature sets: every hidden layer's states, mean and standard deviation
 pooled over the clip, one vector per clip. A model then weighs the layers itself (the middle
 ones carry more of how a thing is said, the last ones more of what is said). The encoder runs
-once per clip: the vector is cached like every other set, keyed by the weights' hash too."""
+once per clip: the vector is cached like every other set, keyed by the weights' hash too.
+
+- `whisper`: Whisper-base's embedding and its 6 blocks (7 x 2 x 512), through onnxruntime;
+- `speaker`: Resemblyzer's 3 LSTM layers (3 x 2 x 256), in PyTorch (a few ms a clip).
+"""
 
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from emovox.backbones.weights import MANIFEST_FILE, read_json, shipped
-from emovox.backbones.whisper import OnnxWhisperEncoder
+from emovox.backbones.speaker import SpeakerEncoder
+from emovox.backbones.weights import CONFIG_FILE, MANIFEST_FILE, read_json, shipped
+from emovox.backbones.whisper import OnnxWhisperEncoder, Precision
+from emovox.errors import choice
 from emovox.features.base import FeatureExtractor, Level
 from emovox.features.cache import default_cache_dir
 
@@ -22,31 +29,53 @@ from emovox.features.cache import default_cache_dir
 @dataclass(frozen=True)
 class BackboneConfig:
     weights: str = ""  # a weights folder; "" = the one emovox ships
+    precision: str = Precision.INT8  # Whisper's matrix products (see OnnxWhisperEncoder)
     sample_rate: int = 16_000
 
+    def __post_init__(self) -> None:
+        choice(Precision, self.precision, "precision")
 
-@lru_cache(maxsize=2)
-def whisper_encoder(folder: str, process: int) -> OnnxWhisperEncoder:
+
+class LayerStates(Protocol):
+    def signal_states(self, signal: np.ndarray) -> np.ndarray:
+        """(layers, frames, width) float32 states of a 16 kHz signal."""
+        ...
+
+
+@lru_cache(maxsize=4)
+def whisper_encoder(folder: str, precision: str, process: int) -> OnnxWhisperEncoder:
     """One encoder per process and weights folder, built on first use: a worker process builds its
     own (`process` keys the cache, since an onnxruntime session is not carried over a fork)."""
-    return OnnxWhisperEncoder(folder, default_cache_dir() / "backbones")
+    return OnnxWhisperEncoder(folder, default_cache_dir() / "backbones", precision)
 
 
-class WhisperLayers(FeatureExtractor):
-    """(layers + 1) x [mean, std] x width: Whisper's embedding and each block's output, pooled."""
+@lru_cache(maxsize=4)
+def speaker_encoder(folder: str, process: int) -> SpeakerEncoder:
+    return SpeakerEncoder.load(folder)
 
-    name = "whisper"
+
+class PooledLayers(FeatureExtractor):
+    """layers x [mean, std] x width of a pretrained encoder's states over the clip."""
+
     level = Level.UTTERANCE
+    weights_name: ClassVar[str]  # the shipped folder
 
     def __init__(self, config: BackboneConfig | None = None) -> None:
         self.config = config or BackboneConfig()
-        self.folder = str(Path(self.config.weights) if self.config.weights else shipped("whisper-base"))
-        settings = read_json(Path(self.folder) / "config.json")
-        self.layers, self.width = int(settings["layers"]) + 1, int(settings["width"])
+        self.folder = str(Path(self.config.weights) if self.config.weights else shipped(self.weights_name))
+        self.layers, self.width = self.shape(read_json(Path(self.folder) / CONFIG_FILE))
+
+    @staticmethod
+    @abstractmethod
+    def shape(settings: dict[str, Any]) -> tuple[int, int]:
+        """(layers, width) of the states, from the weights folder's config."""
+
+    @abstractmethod
+    def encoder(self) -> LayerStates: ...
 
     @property
     def feature_names(self) -> tuple[str, ...]:
-        return tuple(f"whisper_l{layer}_{stat}_{i}" for layer in range(self.layers)
+        return tuple(f"{self.name}_l{layer}_{stat}_{i}" for layer in range(self.layers)
                      for stat in ("mean", "std") for i in range(self.width))  # fmt: skip
 
     def config_dict(self) -> dict[str, Any]:
@@ -55,6 +84,30 @@ class WhisperLayers(FeatureExtractor):
         return super().config_dict() | {"weights_sha256": manifest.get("sha256")}
 
     def __call__(self, signal: np.ndarray) -> np.ndarray:
-        states = whisper_encoder(self.folder, os.getpid()).signal_states(signal)  # (layers, frames, width)
+        states = self.encoder().signal_states(signal)
         pooled = np.stack([states.mean(axis=1), states.std(axis=1)], axis=1)  # (layers, 2, width)
         return pooled.reshape(-1).astype(np.float32)
+
+
+class WhisperLayers(PooledLayers):
+    name = "whisper"
+    weights_name = "whisper-base"
+
+    @staticmethod
+    def shape(settings: dict[str, Any]) -> tuple[int, int]:
+        return int(settings["layers"]) + 1, int(settings["width"])  # the embedding, then each block
+
+    def encoder(self) -> LayerStates:
+        return whisper_encoder(self.folder, self.config.precision, os.getpid())
+
+
+class SpeakerLayers(PooledLayers):
+    name = "speaker"
+    weights_name = "speaker"
+
+    @staticmethod
+    def shape(settings: dict[str, Any]) -> tuple[int, int]:
+        return int(settings["layers"]), int(settings["hidden"])
+
+    def encoder(self) -> LayerStates:
+        return speaker_encoder(self.folder, os.getpid())

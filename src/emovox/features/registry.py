@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from emovox.errors import FeatureError
-from emovox.features.backbone import WhisperLayers
+from emovox.features.backbone import SpeakerLayers, WhisperLayers
 from emovox.features.base import FeatureExtractor
 from emovox.features.combined import CombinedExtractor
 from emovox.features.enhanced import Enhanced392
@@ -22,6 +22,7 @@ class FeatureSet(StrEnum):
     EGEMAPS = "egemaps"  # 88, openSMILE
     COMPARE = "compare"  # 6373, openSMILE
     WHISPER = "whisper"  # 7 x 2 x 512, Whisper-base's layers pooled
+    SPEAKER = "speaker"  # 3 x 2 x 256, Resemblyzer's speaker encoder's layers pooled
 
 
 EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
@@ -32,6 +33,7 @@ EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
     FeatureSet.EGEMAPS: EGeMAPS,
     FeatureSet.COMPARE: ComParE,
     FeatureSet.WHISPER: WhisperLayers,
+    FeatureSet.SPEAKER: SpeakerLayers,
 }
 
 

@@ -1,0 +1,96 @@
+"""Resemblyzer's speaker encoder (a GE2E-trained d-vector model, Wan et al. 2018) in plain PyTorch:
+three LSTM layers over 40 mel bands and a projection. Trained to tell voices apart, its lower
+layers keep how a voice sounds across rooms and languages, which travels to unseen corpora
+better than the from-scratch models (see results/). Each layer is run on its own so every
+layer's states can be read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import librosa
+import numpy as np
+import torch
+from torch import nn
+
+from emovox.backbones.weights import CONFIG_FILE, WeightsError, load_weights, read_json, shipped
+from emovox.errors import FeatureError
+
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class SpeakerConfig:
+    mel_bands: int = 40
+    hidden: int = 256
+    layers: int = 3
+    embedding: int = 256
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str) -> SpeakerConfig:
+        try:
+            config = cls(**{k: int(data[k]) for k in asdict(cls())})
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WeightsError(
+                f"{where}: needs integer mel_bands, hidden, layers, embedding ({exc})"
+            ) from None
+        if min(asdict(config).values()) < 1:
+            raise WeightsError(f"{where}: sizes must be positive, got {config}")
+        return config
+
+
+def speaker_mel(signal: np.ndarray, bands: int = 40) -> np.ndarray:
+    """(frames, bands) mel power frames as Resemblyzer computes them (librosa's melspectrogram:
+    25 ms Hann windows every 10 ms, centred with zero padding, power 2, Slaney mel; no log),
+    every parameter spelled out so a librosa default that changes cannot change them."""
+    if signal.ndim != 1:
+        raise FeatureError(f"expected a mono signal, got shape {signal.shape}")
+    mel = librosa.feature.melspectrogram(
+        y=signal.astype(np.float32), sr=SAMPLE_RATE, n_fft=400, hop_length=160, win_length=400,
+        window="hann", center=True, pad_mode="constant", power=2.0, n_mels=bands, htk=False, norm="slaney",
+    )  # fmt: skip
+    return mel.astype(np.float32).T
+
+
+class SpeakerEncoder(nn.Module):
+    def __init__(self, config: SpeakerConfig) -> None:
+        super().__init__()
+        self.config = config
+        sizes = [config.mel_bands] + [config.hidden] * (config.layers - 1)
+        self.lstms = nn.ModuleList(nn.LSTM(size, config.hidden, batch_first=True) for size in sizes)
+        self.projection = nn.Linear(config.hidden, config.embedding)
+
+    @classmethod
+    def load(cls, folder: str | Path | None = None) -> SpeakerEncoder:
+        """The encoder of a weights folder (default: Resemblyzer's, shipped with emovox), in eval mode."""
+        folder = Path(folder) if folder is not None else shipped("speaker")
+        config = SpeakerConfig.from_dict(read_json(folder / CONFIG_FILE), str(folder / CONFIG_FILE))
+        encoder = cls(config)
+        expected = {name: tuple(t.shape) for name, t in encoder.state_dict().items()}
+        encoder.load_state_dict(load_weights(folder, expected))
+        return encoder.eval()
+
+    def hidden_states(self, mels: torch.Tensor) -> list[torch.Tensor]:
+        """`mels`: (batch, frames, bands) -> each LSTM layer's outputs, (batch, frames, hidden)."""
+        if mels.ndim != 3 or mels.shape[2] != self.config.mel_bands or mels.shape[1] < 1:
+            raise FeatureError(
+                f"expected (batch, frames, {self.config.mel_bands}) mel frames, got {tuple(mels.shape)}"
+            )
+        states, x = [], mels
+        for lstm in self.lstms:
+            x, _ = lstm(x)
+            states.append(x)
+        return states
+
+    def forward(self, mels: torch.Tensor) -> torch.Tensor:
+        """Resemblyzer's embedding: the last layer's final state projected, ReLU, unit length."""
+        raw = torch.relu(self.projection(self.hidden_states(mels)[-1][:, -1]))
+        return raw / torch.linalg.vector_norm(raw, dim=1, keepdim=True)
+
+    @torch.inference_mode()
+    def signal_states(self, signal: np.ndarray) -> np.ndarray:
+        """(layers, frames, hidden) float32 states of a 16 kHz signal, the whole clip in one pass."""
+        mels = torch.from_numpy(speaker_mel(signal, self.config.mel_bands))[None]
+        return torch.stack(self.hidden_states(mels))[:, 0].numpy()
