@@ -38,7 +38,19 @@ from emovox.training.metrics import classification_report
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMON = ("neutral", "happy", "sad", "angry", "fearful", "disgust")
-FAMILIES = ["logreg", "logreg_compare", "mlp", "mlp110", "mlp_robust", "mlp_combined", "crnn"]
+FAMILIES = [
+    "logreg",
+    "logreg_compare",
+    "mlp",
+    "mlp110",
+    "mlp_robust",
+    "mlp_combined",
+    "crnn",
+    "logreg_whisper",
+    "layer_head",
+    "logreg_speaker",
+    "logreg_fused",
+]
 DIRECTIONS = [("ravdess", "emodb"), ("emodb", "ravdess")]
 VAL_SPEAKERS = {"ravdess": 2, "emodb": 1}
 
@@ -89,6 +101,7 @@ def run(family: str, train: str, test: str, data: Path, work: Path) -> dict:
         "test": test,
         "clips": len(y),
         "train_minutes": round(minutes, 1),
+        "machine": describe_machine(),
         "per_file": scores(predictor, features, y),
         "adapted_speaker": classification_report(y, per_speaker_pred, predictor.labels)
         if adaptable
@@ -102,8 +115,9 @@ def percent(report: dict | None) -> str:
 
 
 def table(results: list[dict]) -> str:
+    letters = {machine: "abcdefgh"[i] for i, machine in enumerate(sorted({r["machine"] for r in results}))}
     lines = [
-        f"Machine: {describe_machine()}",
+        *(f"Machine ({letter}): {machine}" for machine, letter in letters.items()),
         "",
         "Train on one corpus, test on every clip of the other; the six shared labels (chance: 16.7 % UAR).",
         "",
@@ -116,7 +130,7 @@ def table(results: list[dict]) -> str:
             f"| {r['family']} | {r['features']} | {r['train']} -> {r['test']} | {r['clips']} "
             f"| {100 * r['per_file']['uar']:.1f} | {100 * r['per_file']['wa']:.1f} "
             f"| {percent(r['adapted_speaker'])} | {percent(r['adapted_corpus'])} "
-            f"| {r['train_minutes']} |"
+            f"| {r['train_minutes']} ({letters[r['machine']]}) |"
         )
     return "\n".join(lines)
 

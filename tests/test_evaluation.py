@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from conftest import DATA, corpus_root
 
 from emovox.cli import main
-from emovox.errors import ConfigError
+from emovox.errors import ConfigError, ProtocolError
 from emovox.evaluation import load_experiment
+from emovox.evaluation.ensemble import forward_selection, validated_ensemble
 
 TINY = """
 name = "tiny"
@@ -63,6 +65,12 @@ def test_cv_command_end_to_end(tmp_path, monkeypatch, model: str, params: str) -
     assert (out / "confusion.png").stat().st_size > 1000
     lines = (out / "predictions.jsonl").read_text().splitlines()
     assert len(lines) == 107  # every clip of the subset is tested exactly once
+    tested = {(r["fold"], r["speaker"]) for r in map(json.loads, lines)}
+    validated = [json.loads(line) for line in (out / "val_predictions.jsonl").read_text().splitlines()]
+    assert validated and all(len(r["probabilities"]) == 7 for r in validated)
+    for fold in {r["fold"] for r in validated}:  # validation speakers: one per fold, never the tested one
+        speakers = {r["speaker"] for r in validated if r["fold"] == fold}
+        assert len(speakers) == 1 and not speakers & {s for f, s in tested if f == fold}
     if model != "svm":
         assert (out / "curves.png").exists()
         assert (out / "speaker-03" / "last.pt").exists()
@@ -221,3 +229,36 @@ def test_cv_resumed_after_a_crash_equals_the_uninterrupted_run(tmp_path, monkeyp
     assert (tmp_path / "cut" / "predictions.jsonl").read_text() == (
         tmp_path / "full" / "predictions.jsonl"
     ).read_text()
+
+
+def write_run(
+    folder, folds: dict[str, tuple[list[int], list[list[float]], list[int], list[list[float]]]]
+) -> None:
+    """A cross-validation run's per-clip predictions: per fold (val labels, val probs, test ...)."""
+    folder.mkdir(parents=True)
+    for name, part in (("val_predictions", 0), ("predictions", 2)):
+        rows = [{"path": f"{fold}-{name}-{i}", "speaker": "s", "fold": fold, "label": label,
+                 "probabilities": p}
+                for fold, parts in folds.items()
+                for i, (label, p) in enumerate(zip(parts[part], parts[part + 1], strict=True))]  # fmt: skip
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_ensemble_members_are_chosen_on_validation_only(tmp_path) -> None:
+    """`a` is right on validation and wrong on test, `b` the reverse: each fold keeps `a` (the
+    validation winner) alone, so the test score is a's, however good b would have been."""
+    labels = [0, 1, 0, 1]
+    right = [[0.9, 0.1], [0.1, 0.9], [0.9, 0.1], [0.1, 0.9]]
+    wrong = [[0.2, 0.8], [0.8, 0.2], [0.2, 0.8], [0.8, 0.2]]
+    write_run(tmp_path / "a", {"f1": (labels, right, labels, wrong)})
+    write_run(tmp_path / "b", {"f1": (labels, wrong, labels, right)})
+    result = validated_ensemble({"a": tmp_path / "a", "b": tmp_path / "b"}, ["x", "y"])
+    assert result["folds"][0]["members"] == ["a"] and result["uar"] == [0.0]
+
+    half = [[0.9, 0.1], [0.6, 0.4], [0.9, 0.1], [0.6, 0.4]]  # right on class 0 only
+    other = [[0.4, 0.6], [0.1, 0.9], [0.4, 0.6], [0.1, 0.9]]  # right on class 1 only
+    assert forward_selection({"half": np.array(half), "other": np.array(other)}, np.array(labels)) == [
+        "half", "other"]  # together they are right on both: the vote keeps both  # fmt: skip
+    write_run(tmp_path / "c", {"f2": (labels, right, labels, right)})
+    with pytest.raises(ProtocolError, match="other clips"):
+        validated_ensemble({"a": tmp_path / "a", "c": tmp_path / "c"}, ["x", "y"])

@@ -149,6 +149,15 @@ def fit_model(
     return Fitted(model, scaler, info)
 
 
+@dataclass
+class FoldResult:
+    report: dict[str, Any]
+    test: np.ndarray  # probabilities of split.test
+    val_idx: np.ndarray
+    val: np.ndarray  # probabilities of val_idx from a model that never trained on them
+    info: dict[str, Any]
+
+
 def run_fold(
     experiment: Experiment,
     table: FeatureTable,
@@ -157,14 +166,20 @@ def run_fold(
     progress: bool,
     augmented: Sequence[FeatureTable] = (),
     resume: bool = False,
-) -> tuple[dict[str, Any], np.ndarray, dict[str, Any]]:
-    """Fit on the fold's training part; score its test speakers once. (report, probs, info)"""
+) -> FoldResult:
+    """Fit on the fold's training part; score its test speakers once. Validation probabilities
+    come too, for choosing ensemble members inside the fold: a network's own (it trained on the
+    training part only); for a classical model, whose C search uses the validation speakers, those
+    of a second fit on the training part alone."""
     y = np.asarray(table.manifest.label_indices())
     train_idx, val_idx = validation_part(split, y, experiment.train.seed)
     fitted = fit_model(experiment, table, train_idx, val_idx, fold_dir, progress, augmented, resume)
     probabilities = fitted.predict_proba(table, split.test, y)
     report = classification_report(y[split.test], probabilities.argmax(axis=1), table.manifest.label_order)
-    return report, probabilities, fitted.info
+    judge = fitted
+    if experiment.model.is_classical:
+        judge = fit_model(experiment, table, train_idx, val_idx[:0], None, False, augmented)
+    return FoldResult(report, probabilities, val_idx, judge.predict_proba(table, val_idx, y), fitted.info)
 
 
 def speaker_normalised(table: FeatureTable, reference: FeatureTable | None = None) -> FeatureTable:
@@ -230,23 +245,31 @@ def run_cv(
         table = speaker_normalised(table)
     d = experiment.data
     splits = make_splits(d.protocol, manifest, d.n_val_speakers, d.k, experiment.train.seed)
-    folds, predictions = [], []
+    folds = []
+    rows: dict[str, list[str]] = {"predictions": [], "val_predictions": []}
     y = manifest.label_indices()
+
+    def row(i: int, fold: str, probabilities: np.ndarray) -> str:
+        u = manifest[i]
+        return json.dumps({"path": u.path, "speaker": u.speaker_id, "fold": fold, "label": y[i],
+                           "probabilities": [round(float(p), 6) for p in probabilities]})  # fmt: skip
+
     for split in splits:
         fold_dir = out / split.name if not experiment.model.is_classical else None
-        report, probabilities, info = run_fold(
-            experiment, table, split, fold_dir, progress, augmented, resume
-        )
-        folds.append({"fold": split.name, **report, **info,
+        result = run_fold(experiment, table, split, fold_dir, progress, augmented, resume)
+        folds.append({"fold": split.name, **result.report, **result.info,
                       "test_speakers": split.info.get("test_speakers", [])})  # fmt: skip
-        for i, p in zip(split.test, probabilities, strict=True):
-            u = manifest[int(i)]
-            predictions.append({"path": u.path, "speaker": u.speaker_id, "fold": split.name,
-                                "label": y[int(i)], "probabilities": p.tolist()})  # fmt: skip
+        rows["predictions"] += [
+            row(int(i), split.name, p) for i, p in zip(split.test, result.test, strict=True)
+        ]
+        rows["val_predictions"] += [
+            row(int(i), split.name, p) for i, p in zip(result.val_idx, result.val, strict=True)
+        ]
         if progress:
+            report = result.report
             print(f"{experiment.name} {split.name}: UAR {report['uar']:.3f}  WA {report['wa']:.3f}")
-    with open(out / "predictions.jsonl", "w") as f:
-        f.writelines(json.dumps(p) + "\n" for p in predictions)
+    for name, lines in rows.items():  # per clip, per fold: what ensembles are built from
+        (out / f"{name}.jsonl").write_text("".join(line + "\n" for line in lines))
     return write_report(
         experiment,
         manifest,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from abc import abstractmethod
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -74,6 +74,10 @@ class PooledLayers(FeatureExtractor):
     def encoder(self) -> LayerStates: ...
 
     @property
+    def dim(self) -> int:  # checked for every clip read from the cache: not from 7168 names
+        return self.layers * 2 * self.width
+
+    @cached_property
     def feature_names(self) -> tuple[str, ...]:
         return tuple(f"{self.name}_l{layer}_{stat}_{i}" for layer in range(self.layers)
                      for stat in ("mean", "std") for i in range(self.width))  # fmt: skip
