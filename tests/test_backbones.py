@@ -281,3 +281,29 @@ def test_resemblyzer_checkpoints_convert_tensors_only(tmp_path) -> None:
     torch.save({"model_state": state, "code": Path("x")}, checkpoint)  # an object, not a tensor
     with pytest.raises(WeightsError, match="tensors-only"):
         speaker_from_resemblyzer(checkpoint)
+
+
+def test_a_backbone_model_keeps_the_audio_contract_and_its_weights(trained_models, tmp_path) -> None:
+    """Silence, undecodable bytes: the same typed errors as every family. A model whose
+    encoder weights are not the ones emovox ships is refused, not run on other features."""
+    import shutil
+
+    from emovox.artifact import ArtifactError
+    from emovox.errors import AudioError, NoSoundError
+
+    predictor = EmotionPredictor.load(trained_models["layer_head"], backend="onnx")
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16_000, np.float32), 16_000)
+    with pytest.raises(NoSoundError):
+        predictor.predict(str(silent))
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"RIFF....not audio at all")
+    with pytest.raises(AudioError, match="not readable as audio"):
+        predictor.predict(str(junk))
+    model = tmp_path / "model"
+    shutil.copytree(trained_models["layer_head"], model)
+    config = json.loads((model / "config.json").read_text())
+    config["features"]["weights_sha256"] = "0" * 64
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ArtifactError, match="trained on whisper weights with sha256 0000"):
+        EmotionPredictor.load(model)

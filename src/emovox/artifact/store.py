@@ -195,6 +195,10 @@ def load_model(directory: str | Path) -> ModelArtifact:
         )
     if extractor.config_dict()["settings"] != config["features"]["settings"]:
         raise ArtifactError(f"{source}: saved with other {extractor.name} settings than this emovox computes")
+    saved_weights = config["features"].get("weights_sha256")  # a pretrained encoder's, for backbone sets
+    if saved_weights != extractor.config_dict().get("weights_sha256"):
+        raise ArtifactError(f"{source}: trained on {extractor.name} weights with sha256 {saved_weights}; "
+                            f"this emovox ships {extractor.config_dict().get('weights_sha256')}")  # fmt: skip
     labels = tuple(config["labels"])
     if extractor.dim != config["input_dim"]:
         raise ArtifactError(
