@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import write_clip
+from conftest import corpus_root, write_clip
 
 from emovox.corpora import (
     SHARED_LABELS,
@@ -214,3 +214,75 @@ def test_manifest_csv_round_trip(tmp_path, emodb: Manifest) -> None:
         again = Manifest.from_rows(list(csv.DictReader(f)), emodb.label_order)
     assert again.utterances == emodb.utterances
     assert again.label_indices() == emodb.label_indices()
+
+
+@pytest.mark.parametrize(
+    ("name", "clips", "speakers", "languages"),
+    [("ased", 1257, 65, "am"), ("nemo", 636, 9, "pl"), ("emovo", 336, 6, "it"), ("kor", 180, 13, "ko")],
+)
+def test_the_other_languages_read_in_full(
+    name: str, clips: int, speakers: int, languages: str, capsys
+) -> None:
+    """`emovox corpus summary NAME --json` on the real folders; kor's speakers are its metadata's
+    speaker column (13), not its folders (15)."""
+    import json
+
+    from emovox.cli import main
+
+    root = corpus_root(name)
+    assert main(["corpus", "summary", name, "--root", str(root), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["clips"], summary["speakers"], summary["rejected"]) == (clips, speakers, [])
+    manifest = read_corpus(name, root, strict=True)
+    assert {u.meta["language"] for u in manifest} == {languages}
+    shared = to_shared(manifest)
+    assert len(shared) == clips and set(shared.label_order) <= set(SHARED_LABELS)
+
+
+def test_the_other_languages_reject_misfiled_files_with_reasons(tmp_path) -> None:
+    ased = tmp_path / "ased"
+    write_clip(ased / "01Neutral" / "n1-01-01-01-29.wav")
+    write_clip(ased / "01Neutral" / "a1-01-01-01-29.wav")  # an angry clip in the neutral folder
+    write_clip(ased / "06Bored" / "b1-01-01-01-29.wav")
+    manifest = read_corpus("ased", ased)
+    assert len(manifest) == 1 and manifest[0].speaker == "29" and manifest[0].label == "neutral"
+    assert sorted(r.reason for r in manifest.rejected) == [
+        "folder '06Bored' is not one of 01Neutral, 02Fearful, 03Happy, 04Sad, 05Angry",
+        "name says 'angry', folder says 'neutral'",
+    ]
+    with pytest.raises(CorpusError, match="2 of 3 files"):
+        read_corpus("ased", ased, strict=True)
+
+    emovo = tmp_path / "emovo"
+    write_clip(emovo / "f1" / "dis-f1-b1.wav")
+    write_clip(emovo / "m1" / "gio-f2-b1.wav")  # f2's clip in m1's folder
+    assert [r.reason for r in read_corpus("emovo", emovo).rejected] == [
+        "in folder 'm1', but the name says speaker 'f2'"
+    ]
+
+    nemo = tmp_path / "nemo"
+    write_clip(nemo / "samples" / "EB0_anger_1.wav")
+    write_clip(nemo / "samples" / "EB0_fear_2.wav")  # data.tsv disagrees about it
+    write_clip(nemo / "samples" / "EB0_joy_3.wav")
+    rows = ["file_id\temotion\tspeaker_id\tgender\tage", "EB0_anger_1.wav\tanger\t  EB0\tfemale\t22",
+            "EB0_fear_2.wav\tanger\tEB0\tfemale\t22"]  # fmt: skip
+    (nemo / "data.tsv").write_text("\n".join(rows) + "\n")
+    manifest = read_corpus("nemo", nemo)
+    assert [(u.label, u.meta["gender"], u.meta["age"]) for u in manifest] == [("anger", "female", "22")]
+    assert sorted(r.reason for r in manifest.rejected) == [
+        "data.tsv says EB0 anger, the name EB0 fear",
+        "emotion 'joy' is not one of neutral, anger, fear, happiness, sadness, surprised",
+    ]
+
+    kor = tmp_path / "kor"
+    write_clip(kor / "plain-to-emotional" / "ema" / "wav" / "ema00201.flac")
+    write_clip(kor / "emotional-to-emotional" / "nea" / "wav" / "nea00101.flac")
+    write_clip(kor / "emotional-to-emotional" / "nea" / "wav" / "nea00999.flac")  # not in the metadata
+    with pytest.raises(CorpusError, match=r"metadata\.csv is missing"):
+        read_corpus("kor", kor)
+    (kor / "metadata.csv").write_text("path,label,speaker,language,original_label\n"
+                                      "plain-to-emotional/ema/wav/ema00201.wav,angry,A,ko,x\n"
+                                      "emotional-to-emotional/nea/wav/nea00101.wav,sad,A,ko,y\n")  # fmt: skip
+    manifest = read_corpus("kor", kor)
+    assert [(u.speaker, u.label) for u in manifest] == [("A", "sad"), ("A", "angry")]
+    assert [r.reason for r in manifest.rejected] == ["not listed in metadata.csv"]

@@ -5,13 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from emovox.corpora.ased import AsedReader
 from emovox.corpora.base import CorpusReader
 from emovox.corpora.cremad import CremaDReader
 from emovox.corpora.duplicates import find_duplicates
 from emovox.corpora.emodb import EmoDbReader
+from emovox.corpora.emovo import EmovoReader
 from emovox.corpora.generic import FolderReader, read_csv
+from emovox.corpora.kor import KorReader
 from emovox.corpora.labels import SHARED_LABELS, SHARED_MAPPING, common_labels, to_shared
 from emovox.corpora.manifest import Manifest, Rejected, Utterance
+from emovox.corpora.nemo import NemoReader
 from emovox.corpora.ravdess import RavdessReader
 from emovox.corpora.savee import SaveeReader
 from emovox.corpora.tess import TessReader
@@ -23,11 +27,16 @@ READERS: dict[str, Callable[[], CorpusReader]] = {
     "tess": TessReader,
     "cremad": CremaDReader,
     "savee": SaveeReader,
+    "ased": AsedReader,
+    "nemo": NemoReader,
+    "emovo": EmovoReader,
+    "kor": KorReader,
     "folder": FolderReader,
 }
 CORPUS_NAMES = (*READERS, "csv")
 LANGUAGES = {"ravdess": "English (North American)", "emodb": "German", "tess": "English (Canadian)",
-             "cremad": "English (American)", "savee": "English (British)"}  # fmt: skip
+             "cremad": "English (American)", "savee": "English (British)", "ased": "Amharic",
+             "nemo": "Polish", "emovo": "Italian", "kor": "Korean"}  # fmt: skip
 
 
 def read_corpus(name: str, root: str | Path, strict: bool = False) -> Manifest:
