@@ -44,6 +44,7 @@ FAMILIES = [
     "layer_head",
     "logreg_speaker",
     "logreg_fused",
+    "attentive_head",
 ]
 CORPORA = {
     "ravdess": ["data.corpora=['ravdess']", "data.protocol=ravdess-emobox", "data.n_val_speakers=2"],
@@ -51,7 +52,8 @@ CORPORA = {
 }
 ENSEMBLE = ["mlp_combined", "mlp", "crnn", "svm"]  # fixed in advance, never chosen on test scores
 # candidates of the ensemble whose members each fold chooses on its validation speakers
-VALIDATED = ["logreg_whisper", "layer_head", "logreg_speaker", "logreg_fused", "mlp", "logreg_compare"]
+VALIDATED = ["logreg_whisper", "layer_head", "attentive_head", "logreg_speaker", "logreg_fused", "mlp",
+             "logreg_compare"]  # fmt: skip
 
 
 def run_family(family: str, corpus: str, data_dir: str, resume: bool, speaker_norm: bool = False) -> None:

@@ -90,6 +90,7 @@ SMALL_MODELS = {  # quick to train; the accuracy of these is not the point, the 
     "lstm_stream": ("mfcc", "hidden_size = 24"),
     "mlp": ("utterance110", "hidden = [32]"),
     "layer_head": ("whisper", "hidden = 16"),
+    "attentive_head": ("whisper_frames", "hidden = 16\nattention = 8"),
 }
 
 

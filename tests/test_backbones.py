@@ -22,6 +22,7 @@ from emovox.errors import ConfigError, FeatureError
 from emovox.features import get_extractor
 from emovox.features.backbone import BackboneConfig, WhisperLayers
 from emovox.inference import EmotionPredictor
+from emovox.models.layered import AttentiveHead, AttentiveHeadConfig
 
 REFERENCE = (
     Path(__file__).parent / "fixtures" / "whisper_base_reference.npz"
@@ -224,12 +225,13 @@ def test_the_onnx_encoder_equals_pytorch_and_repairs_its_cached_graph(whisper_ba
     assert graph.stat().st_size > 1_000_000
 
 
-def test_a_backbone_model_predicts_the_same_on_both_backends_and_when_streamed(trained_models) -> None:
+@pytest.mark.parametrize("model", ["layer_head", "attentive_head"])
+def test_a_backbone_model_predicts_the_same_on_both_backends_and_when_streamed(trained_models, model) -> None:
     """The encoder (onnxruntime) and the head: PyTorch and the exported ONNX head agree; a clip
     pushed through a stream in chunks ends on the offline prediction."""
     clip = str(ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac")
-    torch_side = EmotionPredictor.load(trained_models["layer_head"], backend="torch").predict(clip)
-    onnx_side = EmotionPredictor.load(trained_models["layer_head"], backend="onnx")
+    torch_side = EmotionPredictor.load(trained_models[model], backend="torch").predict(clip)
+    onnx_side = EmotionPredictor.load(trained_models[model], backend="onnx")
     np.testing.assert_allclose(onnx_side.predict(clip).confidence, torch_side.confidence, atol=1e-4)
     stream = onnx_side.stream(sample_rate=16_000)
     signal = load_audio(clip)  # at the level predict() reads it
@@ -307,3 +309,28 @@ def test_a_backbone_model_keeps_the_audio_contract_and_its_weights(trained_model
     (model / "config.json").write_text(json.dumps(config))
     with pytest.raises(ArtifactError, match="trained on whisper weights with sha256 0000"):
         EmotionPredictor.load(model)
+
+
+def test_the_attentive_head_pools_real_frames_only() -> None:
+    """Padding never changes a clip's logits: a batch of two clips of different lengths gives
+    each what it gives alone (what the exported graph runs)."""
+    torch.manual_seed(0)
+    head = AttentiveHead(7 * 16, 4, AttentiveHeadConfig(hidden=8, attention=4)).eval()
+    short, long = torch.randn(5, 7 * 16), torch.randn(9, 7 * 16)
+    batch = torch.nn.utils.rnn.pad_sequence([short, long], batch_first=True)
+    with torch.inference_mode():
+        together, _ = head(batch, lengths=torch.tensor([5, 9]))
+        np.testing.assert_allclose(together[0].numpy(), head.whole_clip(short[None])[0].numpy(), atol=1e-5)
+        np.testing.assert_allclose(together[1].numpy(), head.whole_clip(long[None])[0].numpy(), atol=1e-5)
+    assert torch.allclose(head.layer_weights().sum(), torch.tensor(1.0))
+    with pytest.raises(ConfigError, match="do not split into 7 layers"):
+        AttentiveHead(100, 4)
+
+
+def test_whisper_frames_are_every_layer_every_40_ms() -> None:
+    signal = example("03-01-05-02-01-01-24.flac")
+    frames = get_extractor("whisper_frames")(signal)
+    states = get_extractor("whisper").encoder().signal_states(signal)  # (7, 219, 512)
+    assert frames.shape == (110, 7 * 512)
+    np.testing.assert_allclose(frames[0, 512:1024], states[1, :2].mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(frames[-1, :512], states[0, -1], rtol=1e-5, atol=1e-5)  # odd count: last alone

@@ -3,7 +3,7 @@
 Each graph takes raw features (the scaler is inside it) and returns probabilities:
 
 - utterance-vector models: `features` (batch, dim) -> `probabilities` (batch, classes);
-- spectrogram models (crnn): `frames` (1, T, dim) -> `probabilities` (1, classes);
+- sequence models (crnn, attentive_head): `frames` (1, T, dim) -> `probabilities` (1, classes);
 - the streaming LSTM, as a step graph with its state as inputs and outputs: `frames` (1, T, 13),
   `h0`, `c0` (layers, 1, hidden) -> `probabilities` (1, T, classes) after every frame, `hn`, `cn`.
   T = 1 is one 10 ms step; a chunk's frames may go in at once with the same result.
@@ -29,7 +29,6 @@ import torch
 from torch import nn
 
 from emovox.artifact.store import ArtifactError, ModelArtifact
-from emovox.models.beyond import Crnn
 from emovox.models.recurrent import StreamingLstm
 
 
@@ -85,7 +84,7 @@ class StepGraph(_Standardised):
 def graph_kind(artifact: ModelArtifact) -> GraphKind:
     if isinstance(artifact.model, StreamingLstm):
         return GraphKind.STEP
-    if isinstance(artifact.model, Crnn):
+    if getattr(artifact.model, "takes_sequences", False):  # the CRNN, the attentive head: whole clips
         return GraphKind.SEQUENCE
     return GraphKind.VECTOR
 

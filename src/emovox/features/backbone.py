@@ -4,7 +4,9 @@ ones carry more of how a thing is said, the last ones more of what is said). The
 once per clip: the vector is cached like every other set, keyed by the weights' hash too.
 
 - `whisper`: Whisper-base's embedding and its 6 blocks (7 x 2 x 512), through onnxruntime;
-- `speaker`: Resemblyzer's 3 LSTM layers (3 x 2 x 256), in PyTorch (a few ms a clip).
+- `speaker`: Resemblyzer's 3 LSTM layers (3 x 2 x 256), in PyTorch (a few ms a clip);
+- `whisper_frames`: the same 7 layers frame by frame, for models that pool themselves
+  (`attentive_head`): pairs of Whisper's 20 ms outputs averaged, so one row per 40 ms.
 """
 
 from __future__ import annotations
@@ -115,3 +117,26 @@ class SpeakerLayers(PooledLayers):
 
     def encoder(self) -> LayerStates:
         return speaker_encoder(self.folder, os.getpid())
+
+
+class WhisperFrames(WhisperLayers):
+    """(frames every 40 ms, layers x width): every layer's states side by side, in time."""
+
+    name = "whisper_frames"
+    level = Level.FRAME
+    pool = 2  # Whisper's outputs per row: halves the cache and the training memory
+
+    @property
+    def dim(self) -> int:
+        return self.layers * self.width
+
+    @cached_property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f"{self.name}_l{layer}_{i}" for layer in range(self.layers) for i in range(self.width))
+
+    def __call__(self, signal: np.ndarray) -> np.ndarray:
+        states = self.encoder().signal_states(signal)  # (layers, outputs, width)
+        rows = -(-states.shape[1] // self.pool)
+        padded = np.pad(states, ((0, 0), (0, rows * self.pool - states.shape[1]), (0, 0)), mode="edge")
+        pooled = padded.reshape(self.layers, rows, self.pool, self.width).mean(axis=2)
+        return pooled.transpose(1, 0, 2).reshape(rows, -1).astype(np.float32)

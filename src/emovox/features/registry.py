@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from emovox.errors import FeatureError
-from emovox.features.backbone import SpeakerLayers, WhisperLayers
+from emovox.features.backbone import SpeakerLayers, WhisperFrames, WhisperLayers
 from emovox.features.base import FeatureExtractor
 from emovox.features.combined import CombinedExtractor
 from emovox.features.enhanced import Enhanced392
@@ -23,6 +23,7 @@ class FeatureSet(StrEnum):
     COMPARE = "compare"  # 6373, openSMILE
     WHISPER = "whisper"  # 7 x 2 x 512, Whisper-base's layers pooled
     SPEAKER = "speaker"  # 3 x 2 x 256, Resemblyzer's speaker encoder's layers pooled
+    WHISPER_FRAMES = "whisper_frames"  # (frames, 7 x 512) every 40 ms
 
 
 EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
@@ -34,6 +35,7 @@ EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
     FeatureSet.COMPARE: ComParE,
     FeatureSet.WHISPER: WhisperLayers,
     FeatureSet.SPEAKER: SpeakerLayers,
+    FeatureSet.WHISPER_FRAMES: WhisperFrames,
 }
 
 

@@ -12,7 +12,7 @@ from torch import nn
 from emovox.errors import ConfigError
 from emovox.models.beyond import Crnn, CrnnConfig, Mlp, MlpConfig
 from emovox.models.convolutional import CnnConfig, EnhancedCnn, MsseBiLstmConfig, MultiScaleSeBiLstm
-from emovox.models.layered import LayerHead, LayerHeadConfig
+from emovox.models.layered import AttentiveHead, AttentiveHeadConfig, LayerHead, LayerHeadConfig
 from emovox.models.recurrent import (
     CnnLstm,
     CnnLstmConfig,
@@ -41,6 +41,7 @@ NEURAL_MODELS: dict[str, ModelSpec] = {
     "mlp": ModelSpec(Mlp, MlpConfig, "enhanced392"),
     "crnn": ModelSpec(Crnn, CrnnConfig, "logmel"),
     "layer_head": ModelSpec(LayerHead, LayerHeadConfig, "whisper"),
+    "attentive_head": ModelSpec(AttentiveHead, AttentiveHeadConfig, "whisper_frames"),
 }
 
 
