@@ -20,37 +20,24 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 from publish import publish
+from timing import median_ms
 
 from emovox.audio import load_audio
 from emovox.backbones import SpeakerEncoder, WhisperEncoder, shipped
 from emovox.backbones.whisper import OnnxWhisperEncoder
 from emovox.corpora import read_corpus
 from emovox.features import extract
+from emovox.features.backbone import pool_states
 from emovox.inference import EmotionPredictor
 from emovox.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def median_ms(run: Callable[[], object], repeats: int = 21) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
-def pooled_layers(states: np.ndarray) -> list[np.ndarray]:
-    """Each layer's mean and std over time, as the `whisper` feature set pools them."""
-    return [np.concatenate([layer.mean(axis=0), layer.std(axis=0)]) for layer in states]
+REPEATS = 21  # timed runs per median
 
 
 def folder_mb(folder: Path) -> float:
@@ -79,19 +66,22 @@ def main() -> None:
         signal = np.resize(load_audio(clips[0][0].path), 4 * 16_000)  # a real clip, looped to 4 s
         encoder = WhisperEncoder.load()
         with torch.inference_mode():
-            torch_ms = median_ms(lambda: encoder.signal_states(signal))
+            torch_ms = median_ms(lambda: encoder.signal_states(signal), REPEATS)
         graphs = {p: OnnxWhisperEncoder(None, cache / "backbones", p) for p in ("float32", "int8")}
-        onnx_ms = {p: median_ms(lambda g=g: g.signal_states(signal)) for p, g in graphs.items()}
+        onnx_ms = {p: median_ms(lambda g=g: g.signal_states(signal), REPEATS) for p, g in graphs.items()}
         # what int8 changes: each layer's pooled statistics against float32's, over 20 real clips
         agreement = []
         for utterance in manifest[:: len(manifest) // 20][:20]:
             clip_signal = load_audio(utterance.path)
-            pooled = {p: pooled_layers(g.signal_states(clip_signal)) for p, g in graphs.items()}
+            layers = encoder.config.layers + 1
+            pooled = {
+                p: pool_states(g.signal_states(clip_signal)).reshape(layers, -1) for p, g in graphs.items()
+            }
             agreement.append(
                 min(np.corrcoef(a, b)[0, 1] for a, b in zip(pooled["int8"], pooled["float32"], strict=True))
             )
         speaker = SpeakerEncoder.load()
-        speaker_ms = median_ms(lambda: speaker.signal_states(signal))
+        speaker_ms = median_ms(lambda: speaker.signal_states(signal), REPEATS)
 
         model = Path(tmp) / "model"
         data_dir = f"data.data_dir={json.dumps(str(args.data))}"
@@ -111,7 +101,7 @@ def main() -> None:
         subprocess.run(command, check=True)
         predictor = EmotionPredictor.load(model, backend="onnx")
         clip = str(ROOT / "examples" / "03-01-05-02-01-01-24.flac")
-        predict_ms = median_ms(lambda: predictor.predict(clip))
+        predict_ms = median_ms(lambda: predictor.predict(clip), REPEATS)
         graph_mb = folder_mb(cache / "backbones")
     weights_mb = folder_mb(shipped("whisper-base")) + folder_mb(shipped("speaker"))
     lines = [

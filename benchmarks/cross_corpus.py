@@ -70,24 +70,36 @@ def scores(predictor: EmotionPredictor, features: list[dict], y: np.ndarray, ada
     return classification_report(y, predicted, predictor.labels)
 
 
-def run(family: str, train: str, test: str, data: Path, work: Path) -> dict:
+def train_family(family: str, corpora: list[str], labels: list[str], val_speakers: int, name: str,
+                 data: Path, work: Path) -> tuple[EmotionPredictor, float]:  # fmt: skip
+    """configs/FAMILY.toml trained on all of `corpora` over the shared `labels`; (predictor, minutes)."""
     overrides = [
-        f"data.corpora=['{train}']",
+        f"data.corpora={json.dumps(corpora)}",
         "data.labels=shared",
-        f"data.only_labels={json.dumps(list(COMMON))}",
+        f"data.only_labels={json.dumps(labels)}",
         f"data.data_dir={json.dumps(str(data))}",
-        f"data.n_val_speakers={VAL_SPEAKERS[train]}",
-        f"name={train}-to-{test}-{family}",
+        f"data.n_val_speakers={val_speakers}",
+        f"name={name}",
     ]
     experiment = load_experiment(ROOT / "configs" / f"{family}.toml", overrides)
     start = time.perf_counter()
-    artifact = train_and_save(experiment, work / f"{train}-{family}", progress=False)
-    minutes = (time.perf_counter() - start) / 60
-    predictor = EmotionPredictor(artifact)
-    manifest = to_shared(read_corpus(test, data / test), COMMON)
+    artifact = train_and_save(experiment, work / name, progress=False)
+    return EmotionPredictor(artifact), (time.perf_counter() - start) / 60
+
+
+def held_out_features(predictor: EmotionPredictor, corpus: str, labels: list[str], data: Path) -> tuple:
+    """The test corpus over `labels` and its features for the predictor's members: (manifest, tables)."""
+    manifest = to_shared(read_corpus(corpus, data / corpus), tuple(labels))
     tables = extract(
         manifest, [m.extractor for m in predictor.members], audio=predictor.audio, progress=False
     )
+    return manifest, tables
+
+
+def run(family: str, train: str, test: str, data: Path, work: Path) -> dict:
+    name = f"{train}-to-{test}-{family}"
+    predictor, minutes = train_family(family, [train], list(COMMON), VAL_SPEAKERS[train], name, data, work)
+    manifest, tables = held_out_features(predictor, test, list(COMMON), data)
     features = [{name: table[i] for name, table in tables.items()} for i in range(len(manifest))]
     y = np.array([predictor.labels.index(u.label) for u in manifest])
     by_speaker: dict[str, list[int]] = defaultdict(list)
@@ -129,24 +141,10 @@ def training_labels(corpora: list[str]) -> list[str]:
 def run_held_out(family: str, held_out: str, data: Path, work: Path) -> dict:
     train = [c for c in SIX if c != held_out]
     labels = training_labels(train)
-    overrides = [
-        f"data.corpora={json.dumps(train)}",
-        "data.labels=shared",
-        f"data.only_labels={json.dumps(labels)}",
-        f"data.data_dir={json.dumps(str(data))}",
-        "data.n_val_speakers=8",
-        f"name=without-{held_out}-{family}",
-    ]
-    experiment = load_experiment(ROOT / "configs" / f"{family}.toml", overrides)
-    start = time.perf_counter()
-    artifact = train_and_save(experiment, work / f"without-{held_out}-{family}", progress=False)
-    minutes = (time.perf_counter() - start) / 60
-    predictor = EmotionPredictor(artifact)
-    manifest = to_shared(read_corpus(held_out, data / held_out), tuple(labels))
+    name = f"without-{held_out}-{family}"
+    predictor, minutes = train_family(family, train, labels, 8, name, data, work)
+    manifest, tables = held_out_features(predictor, held_out, labels, data)
     known = [predictor.labels.index(label) for label in manifest.label_order]  # the corpus's labels
-    tables = extract(
-        manifest, [m.extractor for m in predictor.members], audio=predictor.audio, progress=False
-    )
     y = np.array(manifest.label_indices())
     probabilities = [predictor.classify({n: t[i] for n, t in tables.items()}) for i in range(len(manifest))]
     predicted = np.array([int(np.argmax(p[known])) for p in probabilities])
@@ -236,8 +234,8 @@ def main() -> None:
     args = parser.parse_args()
     results_path = args.out.with_suffix(".json")
     done = json.loads(results_path.read_text()) if results_path.exists() else []
-    mine = lambda r: r["family"] in args.families and ("held_out" in r) == args.six  # noqa: E731
-    keep = [r for r in done if args.table_only or not mine(r)]
+    rerun = {(family, args.six) for family in args.families}
+    keep = [r for r in done if args.table_only or (r["family"], "held_out" in r) not in rerun]
     with tempfile.TemporaryDirectory() as tmp:
         for family in [] if args.table_only else args.families:
             for train, test in [(None, c) for c in SIX] if args.six else DIRECTIONS:

@@ -16,13 +16,13 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import librosa
 import numpy as np
 from publish import publish
 from threadpoolctl import threadpool_limits
+from timing import median_ms
 
 from emovox.audio import frame_signal, load_audio
 from emovox.corpora import read_corpus
@@ -33,16 +33,6 @@ CLIP = "ravdess/Actor_01/03-01-05-02-01-01-01.flac"
 OWN_SETS = ["mfcc", "utterance110", "enhanced392"]
 BUILT_IN = [*OWN_SETS, "egemaps"]
 TARGETS_MS = {"mfcc": 2.0, "utterance110": 10.0}
-
-
-def median_ms(fn: Callable[[], object], runs: int) -> float:
-    fn()  # warm-up: imports, filterbanks, caches
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
 
 
 def seed_loop(signal: np.ndarray) -> np.ndarray:

@@ -21,7 +21,6 @@ import contextlib
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from publish import publish
+from timing import median_ms
 
 from emovox.artifact import ModelArtifact
 from emovox.audio import AudioConfig, load_audio
@@ -64,16 +64,6 @@ def random_model(family: str, out: Path) -> Path:
         model, family, params, extractor, AudioConfig(), scaler, LABELS, {"random": True}
     )
     return artifact.save(out / family)
-
-
-def median_ms(work, repeats: int, clock=time.perf_counter) -> float:
-    work()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = clock()
-        work()
-        times.append(clock() - start)
-    return 1000 * statistics.median(times)
 
 
 def bench_streaming(model: Path, clip: Path, repeats: int) -> list[str]:

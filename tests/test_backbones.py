@@ -322,7 +322,7 @@ def test_the_attentive_head_pools_real_frames_only() -> None:
         together, _ = head(batch, lengths=torch.tensor([5, 9]))
         np.testing.assert_allclose(together[0].numpy(), head.whole_clip(short[None])[0].numpy(), atol=1e-5)
         np.testing.assert_allclose(together[1].numpy(), head.whole_clip(long[None])[0].numpy(), atol=1e-5)
-    assert torch.allclose(head.layer_weights().sum(), torch.tensor(1.0))
+    assert torch.allclose(head.mix.weights().sum(), torch.tensor(1.0))
     with pytest.raises(ConfigError, match="do not split into 7 layers"):
         AttentiveHead(100, 4)
 

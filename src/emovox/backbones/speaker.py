@@ -6,16 +6,15 @@ layer's states can be read."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import librosa
 import numpy as np
 import torch
 from torch import nn
 
-from emovox.backbones.weights import CONFIG_FILE, WeightsError, load_weights, read_json, shipped
+from emovox.backbones.weights import load_module, shipped
 from emovox.errors import FeatureError
 
 SAMPLE_RATE = 16_000
@@ -27,18 +26,6 @@ class SpeakerConfig:
     hidden: int = 256
     layers: int = 3
     embedding: int = 256
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str) -> SpeakerConfig:
-        try:
-            config = cls(**{k: int(data[k]) for k in asdict(cls())})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WeightsError(
-                f"{where}: needs integer mel_bands, hidden, layers, embedding ({exc})"
-            ) from None
-        if min(asdict(config).values()) < 1:
-            raise WeightsError(f"{where}: sizes must be positive, got {config}")
-        return config
 
 
 def speaker_mel(signal: np.ndarray, bands: int = 40) -> np.ndarray:
@@ -65,12 +52,7 @@ class SpeakerEncoder(nn.Module):
     @classmethod
     def load(cls, folder: str | Path | None = None) -> SpeakerEncoder:
         """The encoder of a weights folder (default: Resemblyzer's, shipped with emovox), in eval mode."""
-        folder = Path(folder) if folder is not None else shipped("speaker")
-        config = SpeakerConfig.from_dict(read_json(folder / CONFIG_FILE), str(folder / CONFIG_FILE))
-        encoder = cls(config)
-        expected = {name: tuple(t.shape) for name, t in encoder.state_dict().items()}
-        encoder.load_state_dict(load_weights(folder, expected))
-        return encoder.eval()
+        return load_module(cls, SpeakerConfig, Path(folder) if folder is not None else shipped("speaker"))
 
     def hidden_states(self, mels: torch.Tensor) -> list[torch.Tensor]:
         """`mels`: (batch, frames, bands) -> each LSTM layer's outputs, (batch, frames, hidden)."""

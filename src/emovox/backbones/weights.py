@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from emovox.errors import EmovoxError
 
@@ -26,6 +28,10 @@ MANIFEST_FILE = "weights.json"
 
 class WeightsError(EmovoxError):
     """A backbone's weights folder that is missing, incomplete, corrupt or of another shape."""
+
+
+Config = TypeVar("Config")
+Module = TypeVar("Module", bound=nn.Module)
 
 
 def shipped(name: str) -> Path:
@@ -97,3 +103,27 @@ def load_weights(folder: str | Path, expected: Mapping[str, tuple[int, ...]]) ->
                 f"{path}: {name} has shape {tuple(tensors[name].shape)}, expected {tuple(shape)}"
             )
     return {name: tensors[name].float() for name in expected}
+
+
+def read_config(folder: Path, kind: type[Config]) -> Config:
+    """The folder's config.json as `kind`, a dataclass of positive integer sizes (its own
+    `__post_init__` may refuse a combination with a ValueError)."""
+    where = folder / CONFIG_FILE
+    data = read_json(where)
+    names = [f.name for f in fields(kind)]  # type: ignore[arg-type]
+    try:
+        config = kind(**{k: int(data[k]) for k in names})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WeightsError(f"{where}: needs integer {', '.join(names)} ({exc})") from None
+    if min(asdict(config).values()) < 1:  # type: ignore[call-overload]
+        raise WeightsError(f"{where}: sizes must be positive, got {config}")
+    return config
+
+
+def load_module(build: Callable[[Config], Module], kind: type[Config], folder: Path) -> Module:
+    """`build(config)` with the folder's weights, in eval mode: every tensor the module has must be
+    in the file with its shape."""
+    module = build(read_config(folder, kind))
+    expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    module.load_state_dict(load_weights(folder, expected))
+    return module.eval()

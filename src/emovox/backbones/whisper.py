@@ -10,11 +10,10 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import librosa
 import numpy as np
@@ -22,20 +21,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from emovox.backbones.weights import (
-    CONFIG_FILE,
-    MANIFEST_FILE,
-    WeightsError,
-    load_weights,
-    read_json,
-    shipped,
-)
+from emovox.backbones.weights import MANIFEST_FILE, load_module, read_config, read_json, shipped
 from emovox.errors import FeatureError, choice
 
 SAMPLE_RATE = 16_000
 N_FFT = 400  # 25 ms
 HOP = 160  # 10 ms: a mel frame; the encoder's outputs are 20 ms apart
-WINDOW_FRAMES = 3000  # 30 s, Whisper's context
 
 
 @dataclass(frozen=True)
@@ -46,17 +37,9 @@ class WhisperConfig:
     layers: int = 6
     positions: int = 1500  # encoder outputs per 30 s window
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str) -> WhisperConfig:
-        try:
-            config = cls(**{k: int(data[k]) for k in asdict(cls())})
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WeightsError(
-                f"{where}: needs integer n_mels, width, heads, layers, positions ({exc})"
-            ) from None
-        if min(asdict(config).values()) < 1 or config.width % config.heads:
-            raise WeightsError(f"{where}: sizes must be positive and width a multiple of heads, got {config}")
-        return config
+    def __post_init__(self) -> None:
+        if self.heads > 0 and self.width % self.heads:
+            raise ValueError(f"width {self.width} is not a multiple of heads {self.heads}")
 
 
 @lru_cache(maxsize=4)
@@ -126,12 +109,9 @@ class WhisperEncoder(nn.Module):
     @classmethod
     def load(cls, folder: str | Path | None = None) -> WhisperEncoder:
         """The encoder of a weights folder (default: Whisper-base, shipped with emovox), in eval mode."""
-        folder = Path(folder) if folder is not None else shipped("whisper-base")
-        config = WhisperConfig.from_dict(read_json(folder / CONFIG_FILE), str(folder / CONFIG_FILE))
-        encoder = cls(config)
-        expected = {name: tuple(t.shape) for name, t in encoder.state_dict().items()}
-        encoder.load_state_dict(load_weights(folder, expected))
-        return encoder.eval()
+        return load_module(
+            cls, WhisperConfig, Path(folder) if folder is not None else shipped("whisper-base")
+        )
 
     def hidden_states(self, mel: torch.Tensor) -> list[torch.Tensor]:
         """`mel`: (batch, n_mels, frames), at most one 30 s window (3000 frames)."""
@@ -192,7 +172,7 @@ class OnnxWhisperEncoder:
 
         precision = choice(Precision, precision, "precision")
         folder = Path(folder) if folder is not None else shipped("whisper-base")
-        self.config = WhisperConfig.from_dict(read_json(folder / CONFIG_FILE), str(folder / CONFIG_FILE))
+        self.config = read_config(folder, WhisperConfig)
         stem = f"whisper-{read_json(folder / MANIFEST_FILE)['sha256'][:16]}"
         graph = graph_dir / f"{stem}-{precision}.onnx"
         options = onnxruntime.SessionOptions()

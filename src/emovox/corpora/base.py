@@ -47,12 +47,18 @@ class CorpusReader(ABC):
     def parse(self, path: Path, root: Path) -> Utterance:
         """Describe one file, or raise `ParseFailure` saying why its name does not fit."""
 
+    def prepare(self, root: Path) -> None:
+        """Read what a corpus keeps beside its audio (a metadata table), once per scan, before
+        `parse` is called for each file. Most corpora keep nothing."""
+        return None
+
     def read(self, root: str | Path, strict: bool = False) -> Manifest:
         """Scan `root` and return the manifest; unparsable files are kept in `rejected`.
 
         With `strict`, any rejected file is an error instead of a warning.
         """
         base = check_root(root, self.name)
+        self.prepare(base)
         files = audio_files(base)
         if not files:
             raise CorpusError(f"{self.name}: no audio files under {base}")

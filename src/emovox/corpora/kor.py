@@ -8,8 +8,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from emovox.corpora.base import CorpusReader, ParseFailure, check_root
-from emovox.corpora.manifest import Manifest, Utterance
+from emovox.corpora.base import CorpusReader, ParseFailure
+from emovox.corpora.manifest import Utterance
 from emovox.errors import CorpusError
 
 EMOTIONS = ("neutral", "happy", "sad", "angry")
@@ -29,9 +29,8 @@ class KorReader(CorpusReader):
     labels = EMOTIONS
     rows: dict[str, dict[str, str]]
 
-    def read(self, root: str | Path, strict: bool = False) -> Manifest:
-        self.rows = metadata(check_root(root, self.name))  # read once per scan
-        return super().read(root, strict)
+    def prepare(self, root: Path) -> None:
+        self.rows = metadata(root)
 
     def parse(self, path: Path, root: Path) -> Utterance:
         row = self.rows.get(str(path.relative_to(root).with_suffix("")))

@@ -7,8 +7,8 @@ import csv
 import re
 from pathlib import Path
 
-from emovox.corpora.base import CorpusReader, ParseFailure, check_root
-from emovox.corpora.manifest import Manifest, Utterance
+from emovox.corpora.base import CorpusReader, ParseFailure
+from emovox.corpora.manifest import Utterance
 
 EMOTIONS = ("neutral", "anger", "fear", "happiness", "sadness", "surprised")
 NAME = re.compile(r"^([A-Z]{2}\d)_([a-z]+)_(\d+)$")
@@ -29,9 +29,8 @@ class NemoReader(CorpusReader):
     labels = EMOTIONS
     rows: dict[str, dict[str, str]]
 
-    def read(self, root: str | Path, strict: bool = False) -> Manifest:
-        self.rows = metadata(check_root(root, self.name))  # read once per scan
-        return super().read(root, strict)
+    def prepare(self, root: Path) -> None:
+        self.rows = metadata(root)
 
     def parse(self, path: Path, root: Path) -> Utterance:
         match = NAME.match(path.stem)

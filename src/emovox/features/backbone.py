@@ -20,9 +20,9 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from emovox.backbones.speaker import SpeakerEncoder
-from emovox.backbones.weights import CONFIG_FILE, MANIFEST_FILE, read_json, shipped
-from emovox.backbones.whisper import OnnxWhisperEncoder, Precision
+from emovox.backbones.speaker import SpeakerConfig, SpeakerEncoder
+from emovox.backbones.weights import MANIFEST_FILE, read_config, read_json, shipped
+from emovox.backbones.whisper import OnnxWhisperEncoder, Precision, WhisperConfig
 from emovox.errors import choice
 from emovox.features.base import FeatureExtractor, Level
 from emovox.features.cache import default_cache_dir
@@ -65,11 +65,11 @@ class PooledLayers(FeatureExtractor):
     def __init__(self, config: BackboneConfig | None = None) -> None:
         self.config = config or BackboneConfig()
         self.folder = str(Path(self.config.weights) if self.config.weights else shipped(self.weights_name))
-        self.layers, self.width = self.shape(read_json(Path(self.folder) / CONFIG_FILE))
+        self.layers, self.width = self.shape(Path(self.folder))
 
     @staticmethod
     @abstractmethod
-    def shape(settings: dict[str, Any]) -> tuple[int, int]:
+    def shape(folder: Path) -> tuple[int, int]:
         """(layers, width) of the states, from the weights folder's config."""
 
     @abstractmethod
@@ -90,9 +90,13 @@ class PooledLayers(FeatureExtractor):
         return super().config_dict() | {"weights_sha256": manifest.get("sha256")}
 
     def __call__(self, signal: np.ndarray) -> np.ndarray:
-        states = self.encoder().signal_states(signal)
-        pooled = np.stack([states.mean(axis=1), states.std(axis=1)], axis=1)  # (layers, 2, width)
-        return pooled.reshape(-1).astype(np.float32)
+        return pool_states(self.encoder().signal_states(signal))
+
+
+def pool_states(states: np.ndarray) -> np.ndarray:
+    """(layers, frames, width) states -> each layer's mean then std over time, layer after layer."""
+    pooled = np.stack([states.mean(axis=1), states.std(axis=1)], axis=1)  # (layers, 2, width)
+    return pooled.reshape(-1).astype(np.float32)
 
 
 class WhisperLayers(PooledLayers):
@@ -100,8 +104,9 @@ class WhisperLayers(PooledLayers):
     weights_name = "whisper-base"
 
     @staticmethod
-    def shape(settings: dict[str, Any]) -> tuple[int, int]:
-        return int(settings["layers"]) + 1, int(settings["width"])  # the embedding, then each block
+    def shape(folder: Path) -> tuple[int, int]:
+        config = read_config(folder, WhisperConfig)
+        return config.layers + 1, config.width  # the embedding, then each block
 
     def encoder(self) -> LayerStates:
         return whisper_encoder(self.folder, self.config.precision, os.getpid())
@@ -112,8 +117,9 @@ class SpeakerLayers(PooledLayers):
     weights_name = "speaker"
 
     @staticmethod
-    def shape(settings: dict[str, Any]) -> tuple[int, int]:
-        return int(settings["layers"]), int(settings["hidden"])
+    def shape(folder: Path) -> tuple[int, int]:
+        config = read_config(folder, SpeakerConfig)
+        return config.layers, config.hidden
 
     def encoder(self) -> LayerStates:
         return speaker_encoder(self.folder, os.getpid())

@@ -19,6 +19,26 @@ from torch import nn
 from emovox.errors import ConfigError, FeatureError
 
 
+class LayerMix(nn.Module):
+    """(..., layers x width) -> (..., width): each layer normalised, then their learned softmax
+    weighting (how much each layer counts, `weights()`: worth reading after training)."""
+
+    def __init__(self, input_dim: int, layers: int, family: str) -> None:
+        super().__init__()
+        if input_dim % layers:
+            raise ConfigError(f"{family}: {input_dim} features do not split into {layers} layers")
+        self.layers, self.width = layers, input_dim // layers
+        self.norm = nn.LayerNorm(self.width)
+        self.logits = nn.Parameter(torch.zeros(layers))
+
+    def weights(self) -> torch.Tensor:
+        return torch.softmax(self.logits, dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        layers = self.norm(x.unflatten(-1, (self.layers, self.width)))  # batch and time stay dynamic in ONNX
+        return (self.weights()[:, None] * layers).sum(dim=-2)
+
+
 @dataclass(frozen=True)
 class LayerHeadConfig:
     layers: int = 7  # Whisper-base: the embedding and 6 blocks
@@ -32,25 +52,17 @@ class LayerHead(nn.Module):
     def __init__(self, input_dim: int, num_classes: int, config: LayerHeadConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or LayerHeadConfig()
-        if input_dim % c.layers:
-            raise ConfigError(f"layer_head: {input_dim} features do not split into {c.layers} layers")
-        self.input_dim, self.group = input_dim, input_dim // c.layers
-        self.norm = nn.LayerNorm(self.group)
-        self.layer_logits = nn.Parameter(torch.zeros(c.layers))
+        self.input_dim = input_dim
+        self.mix = LayerMix(input_dim, c.layers, "layer_head")
         self.head = nn.Sequential(
-            nn.Dropout(c.dropout), nn.Linear(self.group, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
+            nn.Dropout(c.dropout), nn.Linear(self.mix.width, c.hidden), nn.GELU(), nn.Dropout(c.dropout),
             nn.Linear(c.hidden, num_classes),
         )  # fmt: skip
-
-    def layer_weights(self) -> torch.Tensor:
-        """How much each layer counts (sums to 1): worth reading after training."""
-        return torch.softmax(self.layer_logits, dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise FeatureError(f"expected (batch, {self.input_dim}) feature vectors, got {tuple(x.shape)}")
-        layers = self.norm(x.unflatten(1, (self.config.layers, self.group)))  # batch stays dynamic in ONNX
-        return self.head(torch.einsum("l,blg->bg", self.layer_weights(), layers))
+        return self.head(self.mix(x))
 
 
 @dataclass(frozen=True)
@@ -68,17 +80,11 @@ class AttentiveHead(nn.Module):
     def __init__(self, input_dim: int, num_classes: int, config: AttentiveHeadConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or AttentiveHeadConfig()
-        if input_dim % c.layers:
-            raise ConfigError(f"attentive_head: {input_dim} features do not split into {c.layers} layers")
-        self.input_dim, self.group = input_dim, input_dim // c.layers
-        self.norm = nn.LayerNorm(self.group)
-        self.layer_logits = nn.Parameter(torch.zeros(c.layers))
-        self.project = nn.Sequential(nn.Linear(self.group, c.hidden), nn.GELU())
+        self.input_dim = input_dim
+        self.mix = LayerMix(input_dim, c.layers, "attentive_head")
+        self.project = nn.Sequential(nn.Linear(self.mix.width, c.hidden), nn.GELU())
         self.attention = nn.Sequential(nn.Linear(c.hidden, c.attention), nn.Tanh(), nn.Linear(c.attention, 1))
         self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(2 * c.hidden, num_classes))
-
-    def layer_weights(self) -> torch.Tensor:
-        return torch.softmax(self.layer_logits, dim=0)
 
     def forward(
         self, x: torch.Tensor, hidden: None = None, lengths: torch.Tensor | None = None
@@ -86,8 +92,7 @@ class AttentiveHead(nn.Module):
         """`x`: (batch, frames, layers x width), padded; `lengths`: each clip's real frames."""
         if x.ndim != 3 or x.shape[-1] != self.input_dim:
             raise FeatureError(f"expected (batch, frames, {self.input_dim}), got {tuple(x.shape)}")
-        layers = self.norm(x.unflatten(2, (self.config.layers, self.group)))
-        z = self.project(torch.einsum("l,btlg->btg", self.layer_weights(), layers))
+        z = self.project(self.mix(x))
         scores = self.attention(z).squeeze(-1)
         if lengths is not None:
             real = torch.arange(x.shape[1])[None, :] < lengths.cpu()[:, None]
