@@ -17,7 +17,8 @@ serve:  ## the service and web page on http://127.0.0.1:8000
 
 default-model:  ## re-train the bundled model: cross-validation for its card, then all speakers
 	$(VENV)/bin/emovox cv configs/default.toml --out results/default
-	$(VENV)/bin/emovox train configs/default.toml --cv-report results/default/report.json --out src/emovox/bundled/default
+	$(VENV)/bin/emovox train configs/default.toml --cv-report results/default/report.json \
+		--cross-corpus-report results/multicorpus.json --out src/emovox/bundled/default
 
 benchmarks:  ## speed and accuracy figures of the README (long: hours for the accuracy table)
 	$(VENV)/bin/python benchmarks/features.py --out results/benchmarks/features.md
@@ -25,4 +26,5 @@ benchmarks:  ## speed and accuracy figures of the README (long: hours for the ac
 	$(VENV)/bin/python benchmarks/service_load.py --out results/benchmarks/service_load.md
 	$(VENV)/bin/python benchmarks/batch.py --out results/benchmarks/batch.md
 	$(VENV)/bin/python benchmarks/cross_corpus.py
+	$(VENV)/bin/python benchmarks/multicorpus.py
 	$(VENV)/bin/python benchmarks/accuracy.py

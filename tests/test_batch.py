@@ -89,12 +89,14 @@ def test_rows_equal_predict_json_and_bad_files_are_rows(tmp_path, collection, ca
         probabilities = [float(row[f"prob_{label}"]) for label in LABELS]
         np.testing.assert_allclose(probabilities, want["confidence"], atol=1e-6)
         assert float(row["confidence"]) == pytest.approx(max(want["confidence"]))
+        assert str(row["uncertain"]).lower() == str(want["uncertain"]).lower()
     if fmt == "parquet":
         schema = pq.read_schema(out)
-        assert [(f.name, str(f.type)) for f in schema][:4] == [
+        assert [(f.name, str(f.type)) for f in schema][:5] == [
             ("path", "string"),
             ("label", "string"),
             ("confidence", "double"),
+            ("uncertain", "bool"),
             ("prob_neutral", "double"),
         ]
         assert str(schema.field("error").type) == "string" and not out.with_name(out.name + ".parts").exists()

@@ -275,3 +275,14 @@ def test_cache_entries_that_cannot_be_trusted_are_recomputed(tmp_path) -> None:
     ].values
     np.testing.assert_array_equal(again, cold)
     assert all(e.is_file() and np.load(e).shape == (110,) for e in entries)
+
+
+def test_a_combination_is_its_cached_parts_side_by_side(ravdess, tmp_path) -> None:
+    clips = ravdess[:3]
+    both = extract(clips, ["egemaps+utterance110"], cache_dir=tmp_path, jobs=1, progress=False)
+    assert sorted(p.name.split("-")[0] for p in tmp_path.iterdir()) == ["egemaps", "utterance110"]
+    parts = extract(clips, ["utterance110", "egemaps"], cache_dir=tmp_path, jobs=1, progress=False)
+    table = both["egemaps+utterance110"]
+    side_by_side = np.hstack([parts["egemaps"].values, parts["utterance110"].values])
+    np.testing.assert_array_equal(table.values, side_by_side)
+    assert table.feature_names == get_extractor("egemaps+utterance110").feature_names

@@ -34,7 +34,7 @@ def test_predict_returns_the_json_contract(predictors, ravdess_clip) -> None:
     for predictor in predictors.values():
         result = predictor.predict(ravdess_clip)
         body = result.to_dict()
-        assert set(body) == {"class", "label", "confidence", "labels"}
+        assert set(body) == {"class", "label", "confidence", "labels", "uncertain"}
         assert body["labels"] == list(predictor.labels) and len(body["labels"]) == 8
         assert body["label"] == body["labels"][body["class"]] == result.label == result["label"]
         assert abs(sum(body["confidence"]) - 1) < 1e-5
@@ -87,7 +87,8 @@ def test_timeline_finds_the_clips_of_a_long_recording(predictors, ravdess) -> No
         assert a.start < a.end <= b.start
     boundary = (len(clips[0]) + len(pause)) / 16_000
     assert not any(s.start < boundary - 0.9 < s.end - 0.01 and s.end > boundary for s in segments)
-    assert set(segments[0].to_dict()) == {"start", "end", "class", "label", "confidence", "labels"}
+    keys = {"start", "end", "class", "label", "confidence", "labels", "uncertain"}
+    assert set(segments[0].to_dict()) == keys
     fixed = predictors["mlp"].timeline(recording, 16_000, SegmentConfig(mode="windows", window=2, hop=2))
     assert fixed[0].start == 0 and abs(fixed[-1].end - len(recording) / 16_000) < 1e-6
 
@@ -284,7 +285,7 @@ def test_predict_command_table_and_json(trained_models, ravdess, tmp_path, capsy
     assert main(["predict", "--model", model, "--json", *paths]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["path"] for line in lines] == paths
-    assert all({"path", "class", "label", "confidence", "labels"} == set(line) for line in lines)
+    assert all({"path", "class", "label", "confidence", "labels", "uncertain"} == set(line) for line in lines)
     assert main(["predict", "--model", model, "--quiet", "--backend", "onnx", *paths]) == 0
     table = capsys.readouterr().out.splitlines()
     assert len(table) == 3 and all("%" in row for row in table)
@@ -367,6 +368,7 @@ def test_stream_updates_carry_a_moving_average_and_how_long_it_held(predictors, 
         "class",
         "label",
         "confidence",
+        "uncertain",
         "utterance",
         "smoothed",
         "held",

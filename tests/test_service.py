@@ -41,7 +41,7 @@ def test_predict_by_upload_and_raw_body(client, predictor, ravdess_clip) -> None
     ):
         assert response.status_code == 200
         body = response.json()
-        assert set(body) == {"class", "label", "confidence", "labels"}
+        assert set(body) == {"class", "label", "confidence", "labels", "uncertain"}
         assert body["label"] == expected["label"]
         np.testing.assert_allclose(body["confidence"], expected["confidence"], atol=1e-6)
 

@@ -10,12 +10,16 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emovox import __version__
 from emovox.audio import AudioConfig
 from emovox.corpora import CORPUS_NAMES, Manifest, find_duplicates, read_corpus
 from emovox.errors import AudioError, ConfigError, EmovoxError, EmovoxWarning
 from emovox.features import FeatureSet, extract
+
+if TYPE_CHECKING:  # the inference package imports torch: loaded where a command needs it
+    from emovox.inference.result import Prediction
 
 
 def _print_summary(manifest: Manifest) -> None:
@@ -110,6 +114,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.jobs,
         checkpoint_dir=args.checkpoints,
         resume=args.resume,
+        cross_corpus_report=args.cross_corpus_report,
     )
     meta = artifact.metadata
     minutes = meta["training_seconds"] / 60
@@ -184,8 +189,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 continue
             print(path)
             for s in segments:
-                print(f"  {s.start:8.2f} - {s.end:8.2f} s  {s.prediction.label:<10} "
-                      f"{100 * max(s.prediction.confidence):5.1f} %")  # fmt: skip
+                print(f"  {s.start:8.2f} - {s.end:8.2f} s  {verdict(s.prediction)}")
         return 1 if failed else 0
     show_progress = not args.quiet and not args.json and len(paths) > 1
     results = predictor.predict_many(paths, jobs=args.jobs, progress=show_progress, errors="return",
@@ -198,8 +202,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
         elif args.json:
             print(json.dumps({"path": path, **result.to_dict()}))
         else:
-            print(f"{path:<{width}}  {result.label:<10} {100 * max(result.confidence):5.1f} %")
+            print(f"{path:<{width}}  {verdict(result)}")
     return 1 if failed else 0
+
+
+def verdict(prediction: Prediction) -> str:
+    """`angry       87.3 %`, with `  uncertain` when the model flags its answer as a guess."""
+    flag = "  uncertain" if prediction.uncertain else ""
+    return f"{prediction.label:<10} {100 * max(prediction.confidence):5.1f} %{flag}"
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -315,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     experiment_args(train)
     train.add_argument("--out", required=True, help="model directory to write")
     train.add_argument("--cv-report", default=None, help="report.json of `emovox cv` for the model card")
+    train.add_argument("--cross-corpus-report", default=None,
+                       help="results/multicorpus.json (leave one corpus out) for the model card")  # fmt: skip
     train.add_argument("--checkpoints", default=None, help="folder for resumable checkpoints and epoch log")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from --checkpoints")
     train.set_defaults(func=cmd_train)

@@ -28,7 +28,7 @@ from torch import nn
 
 from emovox import __version__
 from emovox.audio import AudioConfig
-from emovox.corpora import LANGUAGES
+from emovox.corpora import LANGUAGES, LICENCES
 from emovox.errors import EmovoxError
 from emovox.features import FeatureExtractor, get_extractor
 from emovox.models import build_model
@@ -252,6 +252,38 @@ def _classical_model(
     return model
 
 
+def confidence_section(metadata: dict[str, Any]) -> list[str]:
+    """The card's words on corpora never trained on and on how far to trust a probability."""
+    lines = []
+    loco = metadata.get("leave_one_corpus_out")
+    if loco:
+        lines += [
+            "",
+            "## On corpora it never heard",
+            "",
+            "The same recipe trained on five corpora and tested per file on the sixth (languages, "
+            f"rooms and speakers never heard; `{loco['script']}`): mean UAR {100 * loco['uar_mean']:.1f} %.",
+            "",
+            "| held-out corpus | UAR % | WA % | most frequent prediction | ECE |",
+            "|---|---:|---:|---|---:|",
+            *(f"| {r['corpus']} | {100 * r['uar']:.1f} | {100 * r['wa']:.1f} | {r['top_label']} "
+              f"{100 * r['top_share']:.0f} % | {r['ece']:.3f} |" for r in loco["corpora"]),
+        ]  # fmt: skip
+    calibration = metadata.get("calibration")
+    if calibration:
+        lines += [
+            "",
+            "## Confidence",
+            "",
+            f"Probabilities are temperature-scaled (T = {calibration['temperature']:.2f}, fitted on "
+            f"{calibration['fitted_on']}; expected calibration error there "
+            f"{calibration['ece_before']:.3f} before, {calibration['ece_after']:.3f} after). A prediction "
+            f"whose top probability is below {calibration['uncertain_below']:g} is flagged `uncertain`: "
+            "it is more likely wrong than right.",
+        ]
+    return lines
+
+
 def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
     cv = metadata.get("cross_validation")
     corpora = metadata.get("corpora", [])
@@ -267,7 +299,11 @@ def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
         "## Training data",
         "",
         *(
-            [f"- Corpora: {', '.join(known)} (acted emotional speech; {', '.join(languages)})."]
+            [
+                "- Corpora (emotional speech, mostly acted), with their terms: the model inherits them,",
+                "  so it is for non-commercial research use only:",
+                *(f"  - {c}: {LANGUAGES[c]}; {LICENCES[c]}" for c in known),
+            ]
             if known
             else []
         ),
@@ -301,6 +337,7 @@ def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
                       for c in cv["confusions"]]  # fmt: skip
     else:
         lines.append("No cross-validation report was attached (`emovox train --cv-report`).")
+    lines += confidence_section(metadata)
     lines += [
         "",
         "## Known limits",

@@ -16,6 +16,7 @@ from emovox.errors import ConfigError
 from emovox.evaluation.cv import augmented_tables, fit_model, load_manifest
 from emovox.evaluation.experiment import Experiment
 from emovox.features import extract, get_extractor
+from emovox.inference.calibration import UNCERTAIN_BELOW
 from emovox.models.classical import to_arrays
 from emovox.protocols import choose_validation_speakers
 
@@ -42,6 +43,22 @@ def cv_summary(report_path: str | Path) -> dict[str, Any]:
     }
 
 
+def leave_one_corpus_out_summary(results_path: str | Path) -> dict[str, Any]:
+    """The part of `benchmarks/multicorpus.py`'s JSON a model card quotes: per held-out corpus,
+    the setting chosen on validation corpora, scored per file."""
+    results = json.loads(Path(results_path).read_text())
+    rows = []
+    for result in results:
+        chosen = result["settings"][result["chosen"]]
+        rows.append({"corpus": result["held_out"], "uar": chosen["held_out"]["uar"],
+                     "wa": chosen["held_out"]["wa"], "top_label": chosen["top_label"],
+                     "top_share": chosen["top_share"], "ece": chosen["ece"]})  # fmt: skip
+    if not rows:
+        raise ConfigError(f"{results_path}: no leave-one-corpus-out results")
+    return {"script": "benchmarks/multicorpus.py", "corpora": rows,
+            "uar_mean": float(np.mean([r["uar"] for r in rows]))}  # fmt: skip
+
+
 def selection(info: dict[str, Any]) -> str:
     """How the saved model was chosen, in words: the epoch (networks) or C (classical models)."""
     if "chosen_c" in info:
@@ -58,6 +75,7 @@ def train_and_save(
     jobs: int | None = None,
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
+    cross_corpus_report: str | Path | None = None,
 ) -> ModelArtifact:
     """`checkpoint_dir` keeps resumable checkpoints and the epoch log (outside the model
     directory); `resume` continues an interrupted training from them."""
@@ -85,8 +103,19 @@ def train_and_save(
         "selection": selection(fitted.info),
         "training_seconds": fitted.info["seconds"],
     }
+    if "temperature" in fitted.info:
+        metadata["calibration"] = {
+            "temperature": fitted.info["temperature"],
+            "uncertain_below": UNCERTAIN_BELOW,
+            "fitted_on": "held-out predictions of the C search ("
+            + ("one training corpus left out at a time)" if experiment.data.choose_c_by == "corpus"
+               else "speaker-grouped folds)"),
+            **fitted.info["calibration"],
+        }  # fmt: skip
     if cv_report:
         metadata["cross_validation"] = cv_summary(cv_report)
+    if cross_corpus_report:
+        metadata["leave_one_corpus_out"] = leave_one_corpus_out_summary(cross_corpus_report)
     artifact = ModelArtifact(
         model=to_arrays(fitted.model) if experiment.model.is_classical else fitted.model,
         model_name=experiment.model.name,

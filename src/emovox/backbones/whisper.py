@@ -7,6 +7,7 @@ the same way (see `emovox.backbones.convert`)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from collections.abc import Callable
@@ -210,8 +211,14 @@ def export_onnx(encoder: WhisperEncoder, path: Path, precision: Precision = Prec
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
         quantised = path.with_suffix(f".{os.getpid()}.int8.tmp")
-        quantize_dynamic(partial, quantised, op_types_to_quantize=["MatMul"], per_channel=True,
-                         weight_type=QuantType.QInt8)  # fmt: skip
+        root = logging.getLogger()
+        level = root.level
+        root.setLevel(logging.ERROR)  # its advice to pre-process (shape inference) is for CNNs
+        try:
+            quantize_dynamic(partial, quantised, op_types_to_quantize=["MatMul"], per_channel=True,
+                             weight_type=QuantType.QInt8)  # fmt: skip
+        finally:
+            root.setLevel(level)
         partial.unlink()
         partial = quantised
     partial.replace(path)

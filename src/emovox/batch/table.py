@@ -50,6 +50,7 @@ def columns(labels: Sequence[str], timeline: bool) -> list[str]:
         *times,
         "label",
         "confidence",
+        "uncertain",
         *(f"prob_{label}" for label in labels),
         "duration_s",
         "error",
@@ -57,7 +58,7 @@ def columns(labels: Sequence[str], timeline: bool) -> list[str]:
 
 
 def arrow_schema(labels: Sequence[str], timeline: bool) -> pa.Schema:
-    types = {"path": pa.string(), "label": pa.string(), "error": pa.string()}
+    types = {"path": pa.string(), "label": pa.string(), "uncertain": pa.bool_(), "error": pa.string()}
     return pa.schema([(name, types.get(name, pa.float64())) for name in columns(labels, timeline)])
 
 

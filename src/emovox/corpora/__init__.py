@@ -37,6 +37,13 @@ CORPUS_NAMES = (*READERS, "csv")
 LANGUAGES = {"ravdess": "English (North American)", "emodb": "German", "tess": "English (Canadian)",
              "cremad": "English (American)", "savee": "English (British)", "ased": "Amharic",
              "nemo": "Polish", "emovo": "Italian", "kor": "Korean"}  # fmt: skip
+# Terms of use, from each corpus's source (../shared/data/README.md): all are for non-commercial
+# research only, and so is any model trained on them.
+LICENCES = {"ravdess": "CC BY-NC-SA 4.0", "emodb": "free for research (no explicit licence)",
+            "ased": "research use only (no licence stated)", "nemo": "CC BY-NC-SA 4.0",
+            "emovo": "free for research (no explicit licence)", "kor": "research use only, no commercial use",
+            "tess": "CC BY-NC-ND 4.0", "cremad": "Open Database License (ODbL)",
+            "savee": "free for research (no explicit licence)"}  # fmt: skip
 
 
 def read_corpus(name: str, root: str | Path, strict: bool = False) -> Manifest:
@@ -52,6 +59,7 @@ def read_corpus(name: str, root: str | Path, strict: bool = False) -> Manifest:
 __all__ = [
     "CORPUS_NAMES",
     "LANGUAGES",
+    "LICENCES",
     "READERS",
     "SHARED_LABELS",
     "SHARED_MAPPING",

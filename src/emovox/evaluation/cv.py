@@ -126,12 +126,17 @@ def fit_model(
             copies = len(augmented)
             x_extra = scaler(np.concatenate([t.values[fit_idx] for t in augmented]))
             extra = (x_extra, np.tile(y[fit_idx], copies), np.tile(speakers[fit_idx], copies))
+        corpora = np.array([u.corpus for u in table.manifest])[fit_idx]
+        d = experiment.data
         result = fit_classical(experiment.model.name, scaler(table.values[fit_idx]), y[fit_idx],
-                               speakers[fit_idx], seed=experiment.train.seed, extra=extra)  # fmt: skip
+                               speakers[fit_idx], seed=experiment.train.seed, extra=extra, corpora=corpora,
+                               balance=d.balance, by_corpus=d.choose_c_by == "corpus")  # fmt: skip
         model: Any = result.model
         info: dict[str, Any] = {
             "chosen_c": result.chosen_c,
             "cv_uar_by_c": {str(k): v for k, v in result.cv_uar_by_c.items()},
+            "temperature": result.temperature,
+            "calibration": result.calibration,
         }
     else:
         torch.manual_seed(experiment.train.seed)
@@ -254,9 +259,13 @@ def run_cv(
         return json.dumps({"path": u.path, "speaker": u.speaker_id, "fold": fold, "label": y[i],
                            "probabilities": [round(float(p), 6) for p in probabilities]})  # fmt: skip
 
+    tested: list[np.ndarray] = []
+    predicted: list[np.ndarray] = []
     for split in splits:
         fold_dir = out / split.name if not experiment.model.is_classical else None
         result = run_fold(experiment, table, split, fold_dir, progress, augmented, resume)
+        tested.append(np.asarray(split.test))
+        predicted.append(result.test.argmax(axis=1))
         folds.append({"fold": split.name, **result.report, **result.info,
                       "test_speakers": split.info.get("test_speakers", [])})  # fmt: skip
         rows["predictions"] += [
@@ -278,4 +287,20 @@ def run_cv(
         out,
         splits[0].speaker_independent,
         resumed=any(f.get("resumed_from_epoch", 0) for f in folds),
+        per_corpus=per_corpus(manifest, np.concatenate(tested), np.concatenate(predicted)),
     )
+
+
+def per_corpus(manifest: Manifest, tested: np.ndarray, predicted: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Each corpus's test clips over all folds (when there are several corpora): UAR over the
+    labels it has, WA, clips."""
+    if len(manifest.corpora) < 2:
+        return {}
+    y = np.asarray(manifest.label_indices())[tested]
+    corpus = np.array([manifest[int(i)].corpus for i in tested])
+    out = {}
+    for name in manifest.corpora:
+        mine = corpus == name
+        report = classification_report(y[mine], predicted[mine], manifest.label_order)
+        out[name] = {"uar": report["uar"], "wa": report["wa"], "clips": int(mine.sum())}
+    return out

@@ -13,7 +13,7 @@ from typing import Any
 from emovox.augment import WaveformAugment
 from emovox.errors import ConfigError
 from emovox.models import NEURAL_MODELS, model_config
-from emovox.models.classical import CLASSICAL_FEATURES, GRIDS
+from emovox.models.classical import BALANCES, CLASSICAL_FEATURES, GRIDS
 from emovox.protocols import PROTOCOLS
 from emovox.training.data import SequenceAugment
 from emovox.training.trainer import TrainConfig
@@ -37,6 +37,12 @@ class DataConfig:
     # standardise each speaker's features with statistics of that speaker's own (unlabelled)
     # audio, test speakers included: a different, labelled variant, never the headline
     speaker_norm: bool = False
+    # classical models: "class" balances classes; "corpus_class" also balances the corpora
+    # inside each class (see emovox.models.classical.balance_weights)
+    balance: str = "class"
+    # classical models: choose C by speaker-grouped folds ("speaker") or leaving one training
+    # corpus out at a time ("corpus": for models meant to travel to unseen recordings)
+    choose_c_by: str = "speaker"
 
     def __post_init__(self) -> None:
         if not self.corpora:
@@ -49,6 +55,12 @@ class DataConfig:
             raise ConfigError(f"data.protocol must be one of {PROTOCOLS}, got {self.protocol!r}")
         if self.every < 1:
             raise ConfigError("data.every must be >= 1")
+        if self.balance not in BALANCES:
+            raise ConfigError(f"data.balance must be one of {BALANCES}, got {self.balance!r}")
+        if self.choose_c_by not in ("speaker", "corpus"):
+            raise ConfigError(f"data.choose_c_by must be speaker or corpus, got {self.choose_c_by!r}")
+        if self.choose_c_by == "corpus" and len(self.corpora) < 3:
+            raise ConfigError("data.choose_c_by = 'corpus' needs at least 3 corpora")
         if self.only_labels and self.labels == "native":
             raise ConfigError("data.only_labels needs data.labels = 'shared' or 'common'")
 

@@ -26,6 +26,7 @@ def write_report(
     out: Path,
     speaker_independent: bool,
     resumed: bool = False,
+    per_corpus: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """`seconds` is this run's wall time: after a resume (`resumed`) it leaves out the time the
     interrupted run had spent, and the report says so."""
@@ -50,6 +51,7 @@ def write_report(
         "f1_mean": f1_mean,
         "f1_std": f1_std,
         "confusion": confusion.tolist(),
+        "per_corpus": per_corpus or {},
         "seconds": seconds,
         "resumed": resumed,
         "machine": describe_machine(),
@@ -98,6 +100,11 @@ def render_markdown(report: dict[str, Any]) -> str:
     recall = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
     lines += ["", "Per-class recall over all test folds:", ""]
     lines += [f"- {label}: {100 * r:.1f} %" for label, r in zip(report["labels"], recall, strict=True)]
+    if report.get("per_corpus"):
+        lines += ["", "Per corpus (its test clips over all folds; UAR over the labels it has):", "",
+                  "| corpus | clips | UAR % | WA % |", "|---|---:|---:|---:|"]  # fmt: skip
+        lines += [f"| {name} | {c['clips']} | {100 * c['uar']:.1f} | {100 * c['wa']:.1f} |"
+                  for name, c in report["per_corpus"].items()]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

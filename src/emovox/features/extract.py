@@ -19,6 +19,7 @@ from emovox.engines import ray_map
 from emovox.errors import AudioError, ConfigError, EmovoxError, FeatureError
 from emovox.features.base import FeatureExtractor, Level
 from emovox.features.cache import FeatureCache, default_cache_dir, file_key
+from emovox.features.combined import CombinedExtractor
 from emovox.features.registry import FeatureSet, get_extractor
 from emovox.features.utterance import AnalysisExtractor, SignalAnalysis
 
@@ -187,6 +188,11 @@ def _outcomes(
                 pool.shutdown(cancel_futures=True)
 
 
+def side_by_side(combined: CombinedExtractor, tables: Sequence[FeatureTable]) -> FeatureTable:
+    values = np.concatenate([t.values for t in tables], axis=1)
+    return FeatureTable(combined.name, combined.feature_names, tables[0].manifest, values)
+
+
 def extract(
     manifest: Manifest,
     sets: Sequence[str | FeatureSet | FeatureExtractor],
@@ -206,6 +212,8 @@ def extract(
     a folder, "default" (see `default_cache_dir`) or None for no cache. `variant` changes each
     signal after loading (augmented copies); its results are cached apart from the clean ones.
     A clip that fails raises `FeatureError` naming every failing file; nothing partial is returned.
+    A combination (`whisper+speaker`) is its parts side by side: each part is extracted and cached
+    on its own, so a part computed once serves every combination it is in.
     """
     audio = audio or AudioConfig()
     if engine not in ("local", "ray"):
@@ -220,6 +228,13 @@ def extract(
         raise FeatureError(f"feature sets requested twice: {names}")
     if len(manifest) == 0:
         raise FeatureError("the manifest is empty")
+    if any(isinstance(e, CombinedExtractor) for e in extractors):
+        wanted = [p for e in extractors for p in (e.parts if isinstance(e, CombinedExtractor) else [e])]
+        parts = {p.name: p for p in wanted}
+        tables = extract(manifest, list(parts.values()), audio, jobs, cache_dir, progress, variant, engine,
+                         ray_address)  # fmt: skip
+        return {e.name: side_by_side(e, [tables[p.name] for p in e.parts]) if isinstance(e, CombinedExtractor)
+                else tables[e.name] for e in extractors}  # fmt: skip
     root = default_cache_dir() if cache_dir == "default" else cache_dir
     cache = FeatureCache(root) if root is not None else None
     folders = [cache.folder(e, audio, variant.key if variant else "") for e in extractors] if cache else []

@@ -22,6 +22,7 @@ from emovox.audio.io import describe
 from emovox.errors import AudioError, EmovoxError, EmovoxWarning, NoSoundError
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.backends import BackendName, Member, make_member
+from emovox.inference.calibration import Calibration
 from emovox.inference.result import Prediction, Segment
 from emovox.inference.segments import SegmentConfig, speech_segments
 
@@ -68,6 +69,7 @@ class EmotionPredictor:
             self.members = [make_member(m, backend, d) for m, d in zip(model.members, places, strict=True)]
         else:
             self.members = [make_member(model, backend, directory)]
+        self.calibration = Calibration.from_metadata(model.metadata)
 
     @classmethod
     def load(
@@ -168,8 +170,12 @@ class EmotionPredictor:
         except AudioError as exc:
             raise type(exc)(f"{describe(source)}: {exc}") from exc
 
+    def judge(self, probabilities: np.ndarray) -> Prediction:
+        """The prediction for calibrated probabilities, flagged `uncertain` by the model's threshold."""
+        return Prediction.from_probabilities(probabilities, self.labels, self.calibration.uncertain_below)
+
     def classify(self, features: dict[str, np.ndarray], adaptation: Adaptation | None = None) -> np.ndarray:
-        """Mean probabilities of the members for one clip's features."""
+        """Calibrated mean probabilities of the members for one clip's features."""
         out = []
         for member in self.members:
             x = features[member.extractor.name]
@@ -178,7 +184,7 @@ class EmotionPredictor:
                     member.extractor.name, member.extractor.level, member.artifact.scaler, x
                 )
             out.append(member.backend.clip(x))
-        return np.mean(out, axis=0)
+        return self.calibration(np.mean(out, axis=0))
 
     def predict(
         self,
@@ -193,7 +199,7 @@ class EmotionPredictor:
         model's (a service's shorter cap); `max_samples`: the most samples (frames x channels)
         an encoded input may decode to."""
         features = self.clip_features(source, sample_rate, config, max_samples)
-        return Prediction.from_probabilities(self.classify(features, adaptation), self.labels)
+        return self.judge(self.classify(features, adaptation))
 
     def adapt(self, sources: Sequence[AudioInput], sample_rate: int | None = None) -> Adaptation:
         """Normalisation statistics from unlabelled recordings of one speaker or set-up (see
@@ -250,7 +256,7 @@ class EmotionPredictor:
             if isinstance(item, EmovoxError):
                 return item
             try:
-                return Prediction.from_probabilities(self.classify(item, adaptation), self.labels)
+                return self.judge(self.classify(item, adaptation))
             except EmovoxError as exc:
                 if errors == "raise":
                     raise
@@ -300,9 +306,7 @@ class EmotionPredictor:
             for _, _, features in pieces:
                 adaptation.add(features)
         return [
-            Segment(
-                start, end, Prediction.from_probabilities(self.classify(features, adaptation), self.labels)
-            )
+            Segment(start, end, self.judge(self.classify(features, adaptation)))
             for start, end, features in pieces
         ]
 

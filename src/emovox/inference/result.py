@@ -12,18 +12,24 @@ import numpy as np
 class Prediction:
     """The most likely emotion and every class's probability, in label order.
 
-    `to_dict()` is the JSON contract `{"class", "label", "confidence", "labels"}` (the seed's
-    `{"class", "confidence"}` is a subset); `prediction["class"]` reads it too.
+    `to_dict()` is the JSON contract `{"class", "label", "confidence", "labels", "uncertain"}`
+    (the seed's `{"class", "confidence"}` is a subset); `prediction["class"]` reads it too.
+    `uncertain`: the top probability is below the model's threshold (see
+    `emovox.inference.calibration`): treat the label as a guess.
     """
 
     class_index: int
     confidence: tuple[float, ...]
     labels: tuple[str, ...]
+    uncertain: bool = False
 
     @classmethod
-    def from_probabilities(cls, probabilities: np.ndarray, labels: tuple[str, ...]) -> Prediction:
+    def from_probabilities(
+        cls, probabilities: np.ndarray, labels: tuple[str, ...], uncertain_below: float = 0.0
+    ) -> Prediction:
         p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-        return cls(int(p.argmax()), tuple(float(v) for v in p), tuple(labels))
+        uncertain = bool(p.max() < uncertain_below)
+        return cls(int(p.argmax()), tuple(float(v) for v in p), tuple(labels), uncertain)
 
     @property
     def label(self) -> str:
@@ -35,7 +41,7 @@ class Prediction:
 
     def to_dict(self) -> dict[str, Any]:
         return {"class": self.class_index, "label": self.label, "confidence": list(self.confidence),
-                "labels": list(self.labels)}  # fmt: skip
+                "labels": list(self.labels), "uncertain": self.uncertain}  # fmt: skip
 
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
@@ -72,6 +78,7 @@ class StreamUpdate:
             "class": self.current.class_index,
             "label": self.current.label,
             "confidence": list(self.current.confidence),
+            "uncertain": self.current.uncertain,
             "utterance": _short(self.utterance),
             "smoothed": _short(self.smoothed),
             "held": round(self.held, 3),
@@ -83,4 +90,5 @@ def _short(prediction: Prediction) -> dict[str, Any]:
         "class": prediction.class_index,
         "label": prediction.label,
         "confidence": list(prediction.confidence),
+        "uncertain": prediction.uncertain,
     }

@@ -179,7 +179,7 @@ class StreamingSession:
             for i, member in enumerate(self.predictor.members):
                 probabilities, self._states[i] = member.backend.frames(frames, self._states[i])
                 per_member.append(probabilities)
-            probabilities = np.mean(per_member, axis=0)  # (k, classes)
+            probabilities = self.predictor.calibration(np.mean(per_member, axis=0))  # (k, classes)
             cumulative = self._sum + np.cumsum(probabilities, axis=0, dtype=np.float64)
             counts = self._count + np.arange(1, len(frames) + 1)
             self._sum, self._count, self._last = cumulative[-1], counts[-1], probabilities[-1]
@@ -264,11 +264,9 @@ class StreamingSession:
         return smoothed
 
     def _update(self, t: float, current: np.ndarray, utterance: np.ndarray) -> StreamUpdate:
-        labels = self.predictor.labels
-        smoothed = Prediction.from_probabilities(self._smooth(t, current), labels)
-        return StreamUpdate(t, Prediction.from_probabilities(current, labels),
-                            Prediction.from_probabilities(utterance, labels), smoothed,
-                            t - self._held_since)  # fmt: skip
+        judge = self.predictor.judge
+        smoothed = judge(self._smooth(t, current))
+        return StreamUpdate(t, judge(current), judge(utterance), smoothed, t - self._held_since)
 
     def result(self) -> Prediction | None:
         """The utterance decision so far, or None before anything could be judged."""
@@ -280,4 +278,4 @@ class StreamingSession:
             probabilities = self._judge(self._audio())
         if probabilities is None:
             return None
-        return Prediction.from_probabilities(probabilities, self.predictor.labels)
+        return self.predictor.judge(probabilities)

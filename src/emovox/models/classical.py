@@ -7,7 +7,8 @@ model is kept as plain arrays for pickle-free storage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,6 +25,9 @@ GRIDS: dict[str, tuple[float, ...]] = {
     "svm": (0.1, 1.0, 10.0, 100.0),
     "logreg": (0.001, 0.01, 0.1, 1.0),
 }
+# C values tried when leaving corpora out: fewer (each costs one fit per training corpus) and
+# small (a model meant to travel is kept simple)
+CORPUS_GRIDS: dict[str, tuple[float, ...]] = {"svm": GRIDS["svm"], "logreg": (0.001, 0.01)}
 CLASSICAL_FEATURES = "egemaps"
 
 
@@ -32,6 +36,39 @@ class ClassicalResult:
     model: CalibratedClassifierCV | LogisticRegression
     chosen_c: float
     cv_uar_by_c: dict[float, float]
+    # fitted on the chosen C's held-out-group predictions (logistic regression; 1.0 for the SVM)
+    temperature: float = 1.0
+    calibration: dict[str, float] = field(default_factory=dict)
+
+
+BALANCES = ("class", "corpus_class")
+
+
+def balance_weights(y: np.ndarray, corpora: np.ndarray | None, balance: str) -> np.ndarray | None:
+    """Per-row weights for `balance = "corpus_class"`: every class weighs the same in total and,
+    inside a class, every corpus that has it weighs the same (a big corpus does not drown a
+    small one). None for "class" (the classifier's own balanced class weights do it)."""
+    if balance not in BALANCES:
+        raise ConfigError(f"balance must be one of {BALANCES}, got {balance!r}")
+    if balance == "class":
+        return None
+    if corpora is None or len(corpora) != len(y):
+        raise ConfigError("corpus_class balance needs each row's corpus")
+    cells: dict[tuple[str, int], int] = Counter(zip(corpora.tolist(), y.tolist(), strict=True))
+    corpora_per_class = Counter(label for _, label in cells)
+    classes = len(corpora_per_class)
+    weights = np.array([1.0 / (classes * corpora_per_class[lab] * cells[(c, lab)])
+                        for c, lab in zip(corpora.tolist(), y.tolist(), strict=True)])  # fmt: skip
+    return weights * len(y) / weights.sum()
+
+
+def among_present(probabilities: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Probabilities renormalised over the classes present in `y` (a held-out corpus is judged
+    among its own labels), others set to 0."""
+    present = np.zeros(probabilities.shape[1], dtype=bool)
+    present[np.unique(y)] = True
+    kept = np.where(present, probabilities, 0.0)
+    return kept / kept.sum(axis=1, keepdims=True)
 
 
 def make_classifier(name: str, c: float, seed: int, class_weight: str | None) -> SVC | LogisticRegression:
@@ -54,33 +91,70 @@ def fit_classical(
     seed: int = 0,
     balanced: bool = True,
     extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    corpora: np.ndarray | None = None,
+    balance: str = "class",
+    by_corpus: bool = False,
 ) -> ClassicalResult:
-    """Choose C by mean UAR over speaker-grouped folds of the training speakers, then refit on all.
+    """Choose C by mean UAR over grouped folds of the training data, then refit on all.
 
     `groups` holds each row's speaker. `extra` = (x, y, groups) rows used for fitting only, never
-    for scoring (augmented copies: they join the inner training folds of their own speaker).
+    for scoring (augmented copies of the rows of x, in order: they join the inner training folds
+    of their own speaker). `corpora`: each row's corpus, for `balance = "corpus_class"` and for
+    `by_corpus`, which chooses C leaving one training corpus out at a time (each judged among
+    its own labels) rather than by speaker-grouped folds: the choice then favours a model that
+    travels to a corpus it did not train on. Logistic regression's temperature is fitted on the
+    chosen C's held-out predictions (see `emovox.training.calibration`).
     """
     from sklearn.calibration import CalibratedClassifierCV
-    from sklearn.model_selection import GroupKFold
+    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
     from sklearn.svm import SVC
+
+    from emovox.training.calibration import expected_calibration_error, fit_temperature, with_temperature
 
     if name not in GRIDS:
         raise ConfigError(f"unknown classical model {name!r}; choose from {', '.join(GRIDS)}")
-    folds = min(5, len(np.unique(groups)))
-    if folds < 2:
-        raise ConfigError("choosing C needs at least 2 training speakers")
-    class_weight = "balanced" if balanced else None
+    if by_corpus:
+        if corpora is None or len(np.unique(corpora)) < 3:
+            raise ConfigError("choosing C by corpus needs at least 3 training corpora")
+        groups, splitter = corpora, LeaveOneGroupOut()
+    else:
+        folds = min(5, len(np.unique(groups)))
+        if folds < 2:
+            raise ConfigError("choosing C needs at least 2 training speakers")
+        splitter = GroupKFold(n_splits=folds)
     ex, ey, eg = extra if extra is not None else (x[:0], y[:0], groups[:0])
+    copies = len(ex) // max(len(x), 1)
+    all_weights = balance_weights(
+        np.concatenate([y, ey]), None if corpora is None else np.tile(corpora, copies + 1), balance
+    )
+    class_weight = "balanced" if balanced and all_weights is None else None
+    weights, extra_weights = (
+        (None, None) if all_weights is None else (all_weights[: len(y)], all_weights[len(y) :])
+    )
+    n_classes = int(np.concatenate([y, ey]).max()) + 1
     scores: dict[float, float] = {}
-    for c in GRIDS[name]:
+    held_out: dict[float, np.ndarray] = {}
+    for c in (CORPUS_GRIDS if by_corpus else GRIDS)[name]:
         fold_scores = []
-        for train, test in GroupKFold(n_splits=folds).split(x, y, groups):
+        probabilities = np.zeros((len(y), n_classes))
+        for train, test in splitter.split(x, y, groups):
             keep = np.isin(eg, groups[train])
+            fit_weights = None if weights is None else np.concatenate([weights[train], extra_weights[keep]])
             model = make_classifier(name, c, seed, class_weight).fit(
-                np.concatenate([x[train], ex[keep]]), np.concatenate([y[train], ey[keep]])
+                np.concatenate([x[train], ex[keep]]),
+                np.concatenate([y[train], ey[keep]]),
+                sample_weight=fit_weights,
             )
-            fold_scores.append(uar(y[test], model.predict(x[test])))
+            if name == "logreg":
+                p = np.zeros((len(test), n_classes))
+                p[:, model.classes_] = model.predict_proba(x[test])
+                probabilities[test] = among_present(p, y[test]) if by_corpus else p
+                predicted = probabilities[test].argmax(axis=1)
+            else:
+                predicted = model.predict(x[test])
+            fold_scores.append(uar(y[test], predicted))
         scores[c] = float(np.mean(fold_scores))
+        held_out[c] = probabilities
     best = max(scores, key=lambda c: (scores[c], -c))
     final = make_classifier(name, best, seed, class_weight)
     y_all = np.concatenate([y, ey])
@@ -89,8 +163,15 @@ def fit_classical(
         if smallest < 2:
             raise ConfigError("an SVM needs at least 2 training clips per class to calibrate probabilities")
         final = CalibratedClassifierCV(final, ensemble=False, method="sigmoid", cv=min(5, smallest))
-    final.fit(np.concatenate([x, ex]), y_all)
-    return ClassicalResult(final, best, scores)
+    final.fit(np.concatenate([x, ex]), y_all, sample_weight=all_weights)
+    if name != "logreg":
+        return ClassicalResult(final, best, scores)
+    temperature = fit_temperature(held_out[best], y)
+    calibration = {
+        "ece_before": expected_calibration_error(held_out[best], y),
+        "ece_after": expected_calibration_error(with_temperature(held_out[best], temperature), y),
+    }
+    return ClassicalResult(final, best, scores, temperature, calibration)
 
 
 class LogisticModel:

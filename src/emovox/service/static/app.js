@@ -46,6 +46,7 @@ function renderResult(prefix, result) {
   $(`${prefix}-result`).hidden = false;
   $(`${prefix}-emoji`).textContent = emojiFor(result.label);
   $(`${prefix}-label`).textContent = result.label;
+  $(`${prefix}-uncertain`).hidden = !result.uncertain;
   const bars = $(`${prefix}-bars`);
   const labels = result.labels || state.labels;
   if (bars.children.length !== labels.length) {

@@ -1,0 +1,226 @@
+"""Multi-corpus training choices, each chosen on validation corpora, never on the held-out one.
+
+    python benchmarks/multicorpus.py [--held-out ravdess emodb ...] [--table-only]
+
+Leave one of the six corpora out (as `cross_corpus.py --six`): logistic regression on both
+backbones' pooled layers (whisper+speaker) trains on the other five over the shared labels at
+least two of them have. Candidate settings:
+
+- balance: "class" (balanced class weights) or "corpus_class" (each class weighs the same and,
+  inside a class, each corpus that has it: a large corpus does not drown a small one);
+- per-utterance normalisation: none, or each block of a clip's features (one layer's mean or
+  std vector) standardised within the clip (removes a clip's overall level and offset).
+
+For each held-out corpus every setting is fitted with C chosen by leaving one of the five
+training corpora out at a time (`data.choose_c_by = "corpus"`); the best inner leave-one-corpus-
+out UAR (validation, inside the five) picks the setting, and the held-out corpus is scored once
+with it. The table also shows every setting's held-out score, for the record: those never choose
+anything. Calibration: the temperature is fitted on the chosen setting's inner held-out
+predictions (other corpora than the test one); the expected calibration error (ECE, 10 bins) on
+the held-out corpus is reported before and after it, and a reliability diagram is drawn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from itertools import pairwise, product
+from pathlib import Path
+
+import numpy as np
+from cross_corpus import SIX, training_labels
+from publish import publish
+
+from emovox.corpora import read_corpus, to_shared
+from emovox.evaluation.report import _pyplot
+from emovox.features import extract, get_extractor
+from emovox.machine import describe_machine
+from emovox.models.classical import among_present, fit_classical
+from emovox.training.calibration import expected_calibration_error, reliability, with_temperature
+from emovox.training.metrics import classification_report
+from emovox.training.scaler import Standardizer
+
+ROOT = Path(__file__).resolve().parents[1]
+FEATURES = ("whisper", "speaker")  # side by side, as the whisper+speaker set
+SETTINGS = [
+    {"balance": balance, "utterance_norm": norm}
+    for balance, norm in product(("class", "corpus_class"), (False, True))
+]
+
+
+def feature_blocks(names: tuple[str, ...]) -> np.ndarray:
+    """A block number per feature: consecutive features of one layer's mean (or std) vector."""
+    stems = [name.rsplit("_", 1)[0] for name in names]
+    return np.cumsum([0] + [a != b for a, b in pairwise(stems)])
+
+
+def normalise_blocks(x: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """Each clip's block standardised within the clip."""
+    out = np.empty_like(x)
+    for b in np.unique(blocks):
+        part = x[:, blocks == b]
+        out[:, blocks == b] = (part - part.mean(1, keepdims=True)) / (part.std(1, keepdims=True) + 1e-6)
+    return out
+
+
+def load(data: Path) -> dict[str, tuple]:
+    """Each corpus's (manifest over the shared labels, features) from the feature cache."""
+    out = {}
+    for corpus in SIX:
+        manifest = to_shared(read_corpus(corpus, data / corpus))
+        tables = extract(manifest, list(FEATURES), progress=False)
+        out[corpus] = (manifest, np.concatenate([tables[name].values for name in FEATURES], axis=1))
+    return out
+
+
+def rows_for(corpora: list[str], loaded: dict, labels: list[str]) -> tuple[np.ndarray, ...]:
+    """(x, y over `labels`, speakers, corpus) of the clips of `corpora` whose label is in `labels`."""
+    xs, ys, speakers, names = [], [], [], []
+    for corpus in corpora:
+        manifest, x = loaded[corpus]
+        keep = [i for i, u in enumerate(manifest) if u.label in labels]
+        xs.append(x[keep])
+        ys += [labels.index(manifest[i].label) for i in keep]
+        speakers += [manifest[i].speaker_id for i in keep]
+        names += [corpus] * len(keep)
+    return np.concatenate(xs), np.array(ys), np.array(speakers), np.array(names)
+
+
+def run_held_out(held_out: str, loaded: dict) -> dict:
+    train = [c for c in SIX if c != held_out]
+    labels = training_labels(train)
+    blocks = feature_blocks(tuple(n for name in FEATURES for n in get_extractor(name).feature_names))
+    x, y, speakers, corpora = rows_for(train, loaded, labels)
+    tx, ty, _, _ = rows_for([held_out], loaded, labels)
+    known = sorted(set(ty.tolist()))
+    settings = []
+    for setting in SETTINGS:
+        start = time.perf_counter()
+        fx, ftx = x, tx
+        if setting["utterance_norm"]:
+            fx, ftx = normalise_blocks(x, blocks), normalise_blocks(tx, blocks)
+        scaler = Standardizer.fit(fx)  # the five training corpora only
+        result = fit_classical("logreg", scaler(fx), y, speakers, corpora=corpora, balance=setting["balance"],
+                               by_corpus=True)  # fmt: skip
+        raw = among_present(result.model.predict_proba(scaler(ftx)), ty)
+        calibrated = with_temperature(raw, result.temperature)
+        predicted = raw.argmax(axis=1)
+        weights = 1 / np.bincount(ty)[ty]  # each label counts the same
+        shares = np.bincount(predicted, weights=weights, minlength=len(labels)) / weights.sum()
+        settings.append({
+            **setting,
+            "validation_uar": max(result.cv_uar_by_c.values()),
+            "chosen_c": result.chosen_c,
+            "temperature": result.temperature,
+            "validation_ece": result.calibration,
+            "held_out": classification_report(ty, predicted, labels),
+            "top_share": float(shares.max()),
+            "top_label": labels[int(shares.argmax())],
+            "ece_raw": expected_calibration_error(raw, ty),
+            "ece": expected_calibration_error(calibrated, ty),
+            "reliability_raw": reliability(raw, ty),
+            "reliability": reliability(calibrated, ty),
+            "minutes": round((time.perf_counter() - start) / 60, 1),
+        })  # fmt: skip
+        print(held_out, setting, f"validation {settings[-1]['validation_uar']:.3f}",
+              f"held-out {settings[-1]['held_out']['uar']:.3f}", flush=True)  # fmt: skip
+    chosen = max(range(len(settings)), key=lambda i: settings[i]["validation_uar"])
+    return {"held_out": held_out, "labels": [labels[k] for k in known], "clips": len(ty), "chosen": chosen,
+            "settings": settings, "machine": describe_machine()}  # fmt: skip
+
+
+def name(setting: dict) -> str:
+    return f"{setting['balance']}{' + utterance norm' if setting['utterance_norm'] else ''}"
+
+
+def table(results: list[dict]) -> str:
+    machines = sorted({r["machine"] for r in results})
+    lines = [
+        *(f"Machine: {m}" for m in machines),
+        "",
+        f"Logistic regression on {'+'.join(FEATURES)}, trained on five corpora, "
+        "tested per file on the sixth; "
+        "C and the setting chosen by leaving one of the five out (validation).",
+        "",
+        "| held-out corpus | chosen setting (validation UAR %) | C | UAR % per file | WA % "
+        "| most frequent prediction | temperature | ECE raw | ECE calibrated |",
+        "|---|---|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    chosen = []
+    for r in sorted(results, key=lambda r: SIX.index(r["held_out"])):
+        s = r["settings"][r["chosen"]]
+        chosen.append(s)
+        lines.append(
+            f"| {r['held_out']} | {name(s)} ({100 * s['validation_uar']:.1f}) | {s['chosen_c']:g} "
+            f"| {100 * s['held_out']['uar']:.1f} | {100 * s['held_out']['wa']:.1f} "
+            f"| {s['top_label']} {100 * s['top_share']:.0f} % | {s['temperature']:.2f} "
+            f"| {s['ece_raw']:.3f} | {s['ece']:.3f} |"
+        )
+    if len(results) == len(SIX):
+        worst = max(zip(chosen, results, strict=True), key=lambda p: p[0]["top_share"])
+        lines.append(
+            f"| **mean of six** | | | **{100 * np.mean([s['held_out']['uar'] for s in chosen]):.1f}** | "
+            f"| largest: {worst[1]['held_out']} {100 * worst[0]['top_share']:.0f} % | "
+            f"| {np.mean([s['ece_raw'] for s in chosen]):.3f} | {np.mean([s['ece'] for s in chosen]):.3f} |"
+        )
+    lines += ["", "Every setting, for the record (held-out UAR % per file; validation UAR % in brackets; "
+              "only validation chooses):", "", "| setting | " + " | ".join(SIX) + " | mean |",
+              "|---|" + "---:|" * (len(SIX) + 1)]  # fmt: skip
+    by_corpus = {r["held_out"]: r for r in results}
+    for i, setting in enumerate(SETTINGS):
+        cells = [by_corpus[c]["settings"][i] if c in by_corpus else None for c in SIX]
+        held = [100 * s["held_out"]["uar"] for s in cells if s]
+        lines.append(f"| {name(setting)} | " + " | ".join(
+            f"{100 * s['held_out']['uar']:.1f} ({100 * s['validation_uar']:.1f})" if s else "-" for s in cells
+        ) + f" | {np.mean(held):.1f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def plot_reliability(results: list[dict], path: Path) -> None:
+    """Accuracy against confidence per held-out corpus, before and after temperature scaling."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), sharey=True)
+    panels = ((axes[0], "reliability_raw", "raw"), (axes[1], "reliability", "temperature-scaled"))
+    for ax, key, title in panels:
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
+        for r in sorted(results, key=lambda r: SIX.index(r["held_out"])):
+            s = r["settings"][r["chosen"]]
+            bins = s[key]
+            rows = zip(bins["confidence"], bins["accuracy"], bins["share"], strict=True)
+            points = [(c, a) for c, a, share in rows if share > 0]
+            ece = s["ece_raw" if key == "reliability_raw" else "ece"]
+            ax.plot(*zip(*points, strict=True), marker="o", label=f"{r['held_out']} (ECE {ece:.3f})")
+        ax.set(title=f"held-out corpora, {title}", xlabel="confidence (top probability)")
+        ax.set(xlim=(0, 1), ylim=(0, 1))
+        ax.legend(fontsize=8)
+    axes[0].set_ylabel("accuracy")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--held-out", nargs="+", default=list(SIX), choices=SIX)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "multicorpus.md")
+    parser.add_argument("--table-only", action="store_true", help="only rebuild the table from the JSON")
+    args = parser.parse_args()
+    results_path = args.out.with_suffix(".json")
+    done = json.loads(results_path.read_text()) if results_path.exists() else []
+    if not args.table_only:
+        loaded = load(args.data)
+        for corpus in args.held_out:
+            result = run_held_out(corpus, loaded)
+            done = json.loads(results_path.read_text()) if results_path.exists() else []  # another run's too
+            done = [r for r in done if r["held_out"] != corpus] + [result]
+            results_path.parent.mkdir(parents=True, exist_ok=True)
+            results_path.write_text(json.dumps(done, indent=1))
+    plot_reliability(done, args.out.with_name("reliability.png"))
+    publish(table(done), args.out, __file__)
+
+
+if __name__ == "__main__":
+    main()
