@@ -138,8 +138,9 @@ def test_model_card_says_only_what_is_known_of_the_training_data() -> None:
     for claim in ("acted", "unknown", "studio", "professional actors", "Only "):
         assert claim not in own, claim
     known = model_card(config, {"corpora": ["ravdess", "emodb"], "train_speakers": [], "val_speakers": []})
-    assert "acted emotional speech; English (North American), German" in known
-    assert "studio-quality speech by professional actors" in known and "Your own data" not in known
+    assert "ravdess: English (North American); CC BY-NC-SA 4.0" in known and "emodb: German" in known
+    assert "non-commercial research use only" in known
+    assert "acted or read emotional speech" in known and "Your own data" not in known
 
 
 @pytest.mark.parametrize(

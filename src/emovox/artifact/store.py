@@ -344,15 +344,15 @@ def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
         "",
         *(
             [
-                "- Trained on acted, studio-quality speech by professional actors: spontaneous emotion is",
-                "  subtler and often mixed, so expect many real-world clips to come out as neutral or as the",
-                "  nearest strong emotion, and lower accuracy than above.",
+                "- Trained on acted or read emotional speech, mostly recorded in quiet rooms: spontaneous",
+                "  emotion is subtler and often mixed, so expect many real-world clips to come out as",
+                "  neutral or as the nearest strong emotion, and lower accuracy than above.",
             ]
             if known and not own
             else []
         ),
         "- Rooms, microphones, phone lines, noise and music change the sound; across corpora (another",
-        "  language, room and cast) accuracy drops a long way (see the README's cross-corpus table).",
+        "  language, room and cast) accuracy drops a long way (see the README's cross-corpus tables).",
         *(
             [f"- Only {' and '.join(languages)} speech was seen; other languages and accents are untested."]
             if known and not own

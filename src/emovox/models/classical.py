@@ -124,6 +124,8 @@ def fit_classical(
         splitter = GroupKFold(n_splits=folds)
     ex, ey, eg = extra if extra is not None else (x[:0], y[:0], groups[:0])
     copies = len(ex) // max(len(x), 1)
+    if by_corpus:  # a copy joins the inner training folds of its own corpus
+        eg = np.tile(corpora, copies)
     all_weights = balance_weights(
         np.concatenate([y, ey]), None if corpora is None else np.tile(corpora, copies + 1), balance
     )

@@ -39,10 +39,10 @@ WS_PROTOCOL = """Live streaming over `WS /v1/stream`:
    0 for none)).
 2. Then binary messages of mono PCM in that format, any size (little-endian).
 3. The server answers JSON text messages `{"t": seconds, "class", "label", "confidence": [...],
-   "utterance": {...}, "smoothed": {...}, "held": seconds}` as results become available
+   "uncertain", "utterance": {...}, "smoothed": {...}, "held": seconds}` as results become available
    (`smoothed`: a moving average of the probabilities; `held`: how long its top emotion has held).
 4. The client sends the text message `{"event": "end"}`; the server answers
-   `{"final": true, "t", "class", "label", "confidence", "labels"}` and closes (1000).
+   `{"final": true, "t", "class", "label", "confidence", "labels", "uncertain"}` and closes (1000).
 Over capacity the server closes with 1013 at once; bad messages close with 1003 (unsupported
 data) or 1009 (too big), a stream far slower than real time with 1008, each after an
 `{"error": ...}` message; an idle stream gets its final message and is closed. A client may
@@ -215,7 +215,7 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
     @app.post("/v1/predict")
     async def predict(request: Request) -> dict[str, Any]:
         """An audio file (multipart field `file`, or the raw body) -> `{"class", "label",
-        "confidence", "labels"}`."""
+        "confidence", "labels", "uncertain"}`."""
         async with requests.admitted(busy):  # the upload counts from its first byte
             data = await audio_bytes(request, limits)
 
@@ -226,8 +226,8 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
 
     @app.post("/v1/timeline")
     async def timeline(request: Request) -> dict[str, Any]:
-        """The same input -> `{"segments": [{"start", "end", "class", "label", "confidence"}],
-        "labels", "duration"}`."""
+        """The same input -> `{"segments": [{"start", "end", "class", "label", "confidence",
+        "uncertain"}], "labels", "duration"}`."""
         async with requests.admitted(busy):
             data = await audio_bytes(request, limits)
 
