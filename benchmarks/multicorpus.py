@@ -189,6 +189,7 @@ def name(setting: dict) -> str:
 
 
 def table(results: list[dict]) -> str:
+    results = sorted(results, key=lambda r: SIX.index(r["held_out"]))
     machines = sorted({r["machine"] for r in results})
     lines = [
         *(f"Machine: {m}" for m in machines),
@@ -203,7 +204,7 @@ def table(results: list[dict]) -> str:
         "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---|---:|",
     ]
     chosen = []
-    for r in sorted(results, key=lambda r: SIX.index(r["held_out"])):
+    for r in results:
         s = r["settings"][r["chosen"]]
         chosen.append(s)
         lines.append(
@@ -275,6 +276,7 @@ def main() -> None:
             result = run_held_out(corpus, loaded, augmented, before)
             done = json.loads(results_path.read_text()) if results_path.exists() else []  # another run's too
             done = [r for r in done if r["held_out"] != corpus] + [result]
+            done.sort(key=lambda r: SIX.index(r["held_out"]))
             results_path.parent.mkdir(parents=True, exist_ok=True)
             results_path.write_text(json.dumps(done, indent=1))
     plot_reliability(done, args.out.with_name("reliability.png"))

@@ -252,6 +252,11 @@ def _classical_model(
     return model
 
 
+def spoken(languages: list[str]) -> str:
+    """ "English", "English and German", "Amharic, English and German"."""
+    return " and ".join([", ".join(languages[:-1]), languages[-1]] if len(languages) > 1 else languages)
+
+
 def confidence_section(metadata: dict[str, Any]) -> list[str]:
     """The card's words on corpora never trained on and on how far to trust a probability."""
     lines = []
@@ -315,8 +320,12 @@ def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
             if own
             else []
         ),
-        f"- Training speakers: {len(metadata.get('train_speakers', []))}; "
-        f"validation speakers (early stopping): {', '.join(metadata.get('val_speakers', []))}.",
+        f"- Training speakers: {len(metadata.get('train_speakers', []))}"
+        + (
+            f"; validation speakers (early stopping): {', '.join(metadata['val_speakers'])}."
+            if metadata.get("val_speakers")
+            else "."
+        ),
         *([f"- Held out of all training: {', '.join(held_out)}."] if held_out else []),
         f"- Seed: {metadata.get('seed')}; {metadata.get('selection', 'selection not recorded')}.",
         "",
@@ -354,7 +363,7 @@ def model_card(config: dict[str, Any], metadata: dict[str, Any]) -> str:
         "- Rooms, microphones, phone lines, noise and music change the sound; across corpora (another",
         "  language, room and cast) accuracy drops a long way (see the README's cross-corpus tables).",
         *(
-            [f"- Only {' and '.join(languages)} speech was seen; other languages and accents are untested."]
+            [f"- Only {spoken(languages)} speech was seen; other languages and accents are untested."]
             if known and not own
             else ["- Speech unlike the training clips (other languages, speakers, rooms) is untested."]
         ),

@@ -63,7 +63,8 @@ def selection(info: dict[str, Any]) -> str:
     """How the saved model was chosen, in words: the epoch (networks) or C (classical models)."""
     if "chosen_c" in info:
         score = info["cv_uar_by_c"][str(info["chosen_c"])]
-        return f"C = {info['chosen_c']:g}, speaker-grouped CV UAR {100 * score:.1f} %"
+        how = "leave-one-corpus-out" if info.get("by_corpus") else "speaker-grouped CV"
+        return f"C = {info['chosen_c']:g}, {how} UAR {100 * score:.1f} %"
     return f"best epoch {info['best_epoch']}, validation UAR {100 * info['best_val_uar']:.1f} %"
 
 
@@ -97,8 +98,9 @@ def train_and_save(
         "experiment": experiment.to_dict(),
         "corpora": manifest.corpora,
         "held_out_speakers": list(experiment.data.exclude_speakers),
-        "train_speakers": sorted(set(speakers) - val),
-        "val_speakers": sorted(val),
+        # a classical model trains on every speaker (validation speakers take part in choosing C)
+        "train_speakers": sorted(set(speakers) - (set() if experiment.model.is_classical else val)),
+        "val_speakers": [] if experiment.model.is_classical else sorted(val),
         "seed": experiment.train.seed,
         "selection": selection(fitted.info),
         "training_seconds": fitted.info["seconds"],

@@ -137,6 +137,7 @@ def fit_model(
             "cv_uar_by_c": {str(k): v for k, v in result.cv_uar_by_c.items()},
             "temperature": result.temperature,
             "calibration": result.calibration,
+            "by_corpus": d.choose_c_by == "corpus",
         }
     else:
         torch.manual_seed(experiment.train.seed)
