@@ -95,8 +95,10 @@ def test_upload_shows_the_emotion_and_a_bar_per_class(server, browser, ravdess_c
     labels = page.evaluate("fetch('/v1/models').then(r => r.json()).then(m => m.labels)")
     label = page.text_content("#file-label")
     assert label in labels
-    assert page.locator("#file-bars .bar").count() == len(labels) == 6
+    assert page.locator("#file-bars .bar").count() == len(labels) == 7
     assert Path(ravdess_clip).name in page.text_content("#file-name")  # says which file it is for
+    # "uncertain" shows exactly when the model says so
+    assert page.is_hidden("#file-uncertain") != EmotionPredictor.load().predict(ravdess_clip).uncertain
     # the emoji is drawn in colour (a black-outline font would leave only grey pixels)
     assert colourful_share(page.locator("#file-emoji").screenshot()) > 0.2
     assert page.locator("#timeline-bar .segment").count() >= 1
@@ -132,7 +134,7 @@ def test_live_microphone_streams_smoothed_results(server, browser) -> None:
     page.click("#record-button")
     page.wait_for_function("Number(document.body.dataset.liveUpdates || 0) >= 80", timeout=30_000)
     assert page.text_content("#live-label").strip() != ""
-    assert page.locator("#live-bars .bar").count() == 6
+    assert page.locator("#live-bars .bar").count() == 7
     assert page.text_content("#live-error").strip() == ""
     held = page.text_content("#live-held")
     assert held.startswith("for ") and held.endswith(" s")

@@ -145,11 +145,12 @@ def _checked_config(path: Path, config: dict[str, Any]) -> None:
             raise ArtifactError(f"{path}: field {key!r} must be a {kind.__name__}, got {config[key]!r}")
     for key, fields in (
         ("model", {"name": str, "params": dict}),
-        ("features", {"set": str, "settings": dict}),
+        ("features", {"set": str, "settings": (dict, list)}),  # a combination: its parts' settings
     ):
-        for field, kind in fields.items():
-            if not isinstance(config[key].get(field), kind):
-                raise ArtifactError(f"{path}: field {key}.{field} must be a {kind.__name__}")
+        for field, kinds in fields.items():
+            if not isinstance(config[key].get(field), kinds):
+                names = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
+                raise ArtifactError(f"{path}: field {key}.{field} must be a {names}")
     labels = config["labels"]
     if len(labels) < 2 or not all(isinstance(label, str) and label for label in labels):
         raise ArtifactError(f"{path}: labels must be two or more names, got {labels!r}")
