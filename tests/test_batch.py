@@ -21,7 +21,7 @@ from emovox.batch import expand_inputs, open_output
 from emovox.batch.table import columns
 from emovox.cli import main
 
-LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust"]
+LABELS = ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]  # the bundled model's
 
 
 @pytest.fixture(scope="module")

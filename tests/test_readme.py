@@ -104,14 +104,14 @@ def test_readme_tables_are_the_committed_results() -> None:
 
 
 class Workspace:
-    """A copy of the repository root as a user has it (examples, configs, the corpora at
+    """A copy of the repository root as a user has it (examples, configs, results, the corpora at
     ../shared/data) where README blocks run; `emovox serve` lines keep running in the background
     for the blocks after them."""
 
     def __init__(self, tmp_path: Path) -> None:
         self.root = tmp_path / "emovox"
         self.root.mkdir()
-        for name in ("examples", "configs"):
+        for name in ("examples", "configs", "results"):
             (self.root / name).symlink_to(ROOT / name)
         (tmp_path / "shared").mkdir()
         (tmp_path / "shared" / "data").symlink_to(DATA)
