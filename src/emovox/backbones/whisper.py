@@ -179,6 +179,7 @@ class OnnxWhisperEncoder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1  # clips run in parallel processes, one core each
         options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = False  # inputs vary in length: an arena would keep every peak
         for attempt in range(2):
             if attempt or not graph.is_file():
                 export_onnx(WhisperEncoder.load(folder), graph, precision)  # checks the weights first
