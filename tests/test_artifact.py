@@ -74,6 +74,13 @@ def test_broken_directories_are_clear_errors(tmp_path) -> None:
     config_path.write_text("{")
     with pytest.raises(ArtifactError, match="not valid JSON"):
         load_model(tmp_path / "m")
+    broken()
+    metadata_path = tmp_path / "m" / "metadata.json"
+    metadata = json.loads(metadata_path.read_text())
+    for entry in ({"temperature": -1}, {"temperature": "warm"}, 3):
+        metadata_path.write_text(json.dumps({**metadata, "calibration": entry}))
+        with pytest.raises(ArtifactError, match=r"metadata\.json: .*calibration"):
+            load_model(tmp_path / "m")
 
 
 def test_wrong_feature_shape_is_refused() -> None:

@@ -12,10 +12,11 @@ import pytest
 from emovox.errors import ConfigError
 from emovox.evaluation.experiment import DataConfig
 from emovox.inference import EmotionPredictor
-from emovox.inference.calibration import UNCERTAIN_BELOW, Calibration
 from emovox.inference.result import Prediction
 from emovox.models.classical import CORPUS_GRIDS, among_present, balance_weights, fit_classical
 from emovox.training.calibration import (
+    UNCERTAIN_BELOW,
+    Calibration,
     expected_calibration_error,
     fit_temperature,
     reliability,

@@ -33,6 +33,7 @@ from emovox.errors import EmovoxError
 from emovox.features import FeatureExtractor, get_extractor
 from emovox.models import build_model
 from emovox.models.classical import GRIDS, ArrayModel, from_arrays
+from emovox.training.calibration import Calibration
 from emovox.training.data import SequenceData, VectorData
 from emovox.training.scaler import Standardizer
 from emovox.training.trainer import predict_proba
@@ -177,6 +178,10 @@ def load_model(directory: str | Path) -> ModelArtifact:
     config_path = source / "config.json"
     config = _read_json(config_path)
     metadata = _read_json(source / "metadata.json")
+    try:
+        Calibration.from_metadata(metadata)
+    except EmovoxError as exc:
+        raise ArtifactError(f"{source / 'metadata.json'}: {exc}") from None
     if config.get("format") != FORMAT:
         raise ArtifactError(f"{source}: not an emovox model (format {config.get('format')!r})")
     if config.get("format_version") != FORMAT_VERSION:

@@ -16,9 +16,9 @@ from emovox.errors import ConfigError
 from emovox.evaluation.cv import augmented_tables, fit_model, load_manifest
 from emovox.evaluation.experiment import Experiment
 from emovox.features import extract, get_extractor
-from emovox.inference.calibration import UNCERTAIN_BELOW
 from emovox.models.classical import to_arrays
 from emovox.protocols import choose_validation_speakers
+from emovox.training.calibration import UNCERTAIN_BELOW
 
 
 def cv_summary(report_path: str | Path) -> dict[str, Any]:

@@ -56,9 +56,12 @@ class BatchOptions:
 
 def prediction_columns(prediction: Prediction) -> dict[str, Any]:
     probabilities = zip(prediction.labels, prediction.confidence, strict=True)
-    top = {"label": prediction.label, "confidence": max(prediction.confidence)}
-    top["uncertain"] = prediction.uncertain
-    return {**top, **{f"prob_{label}": p for label, p in probabilities}}
+    return {
+        "label": prediction.label,
+        "confidence": max(prediction.confidence),
+        "uncertain": prediction.uncertain,
+        **{f"prob_{label}": p for label, p in probabilities},
+    }
 
 
 def file_rows(predictor: EmotionPredictor, path: str, timeline: bool) -> list[Row]:

@@ -22,9 +22,9 @@ from emovox.audio.io import describe
 from emovox.errors import AudioError, EmovoxError, EmovoxWarning, NoSoundError
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.backends import BackendName, Member, make_member
-from emovox.inference.calibration import Calibration
 from emovox.inference.result import Prediction, Segment
 from emovox.inference.segments import SegmentConfig, speech_segments
+from emovox.training.calibration import Calibration
 
 if TYPE_CHECKING:
     from emovox.inference.streaming import StreamConfig, StreamingSession

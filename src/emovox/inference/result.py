@@ -15,7 +15,7 @@ class Prediction:
     `to_dict()` is the JSON contract `{"class", "label", "confidence", "labels", "uncertain"}`
     (the seed's `{"class", "confidence"}` is a subset); `prediction["class"]` reads it too.
     `uncertain`: the top probability is below the model's threshold (see
-    `emovox.inference.calibration`): treat the label as a guess.
+    `emovox.training.calibration`): treat the label as a guess.
     """
 
     class_index: int

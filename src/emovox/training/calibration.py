@@ -1,5 +1,7 @@
 """Honest confidence: temperature scaling fitted on predictions for data the model never trained
-on, and the expected calibration error that says how far confidence is from accuracy.
+on, the expected calibration error that says how far confidence is from accuracy, and the
+`Calibration` a model carries in its metadata (its temperature and the top probability below
+which a prediction is flagged `uncertain`).
 
 Temperature acts on log-probabilities, p_T ∝ exp(log p / T), which for a softmax model equals
 dividing its logits by T: the ranking (and so every decision) is unchanged, only how sure the
@@ -8,11 +10,17 @@ model says it is. T > 1 softens an over-confident model.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
 from emovox.errors import ConfigError
 
 TEMPERATURE_RANGE = (0.05, 20.0)
+# With calibrated probabilities, a top probability below one half means the answer is more
+# likely wrong than right: that is when a prediction says it is uncertain.
+UNCERTAIN_BELOW = 0.5
 
 
 def with_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
@@ -68,3 +76,31 @@ def expected_calibration_error(probabilities: np.ndarray, y: np.ndarray, bins: i
     table = reliability(probabilities, y, bins)
     rows = zip(table["share"], table["accuracy"], table["confidence"], strict=True)
     return float(sum(share * abs(a - c) for share, a, c in rows if share > 0))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a model's probabilities are read at inference: softened by its temperature, and
+    flagged `uncertain` when the top one is below `uncertain_below`."""
+
+    temperature: float = 1.0
+    uncertain_below: float = UNCERTAIN_BELOW
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.temperature) and self.temperature > 0):
+            raise ConfigError(f"calibration temperature must be > 0, got {self.temperature}")
+        if not 0.0 <= self.uncertain_below <= 1.0:
+            raise ConfigError(f"uncertain_below must be within [0, 1], got {self.uncertain_below}")
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any]) -> Calibration:
+        """A model's `calibration` entry; models saved before calibration existed read as T = 1."""
+        entry = metadata.get("calibration") or {}
+        try:
+            temperature = float(entry.get("temperature", 1.0))
+            return cls(temperature, float(entry.get("uncertain_below", UNCERTAIN_BELOW)))
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise ConfigError(f"unreadable calibration entry {entry!r} ({exc})") from exc
+
+    def __call__(self, probabilities: np.ndarray) -> np.ndarray:
+        return with_temperature(probabilities, self.temperature)
