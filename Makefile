@@ -25,6 +25,9 @@ benchmarks:  ## speed and accuracy figures of the README (long: hours for the ac
 	$(VENV)/bin/python benchmarks/inference.py --out results/benchmarks/inference.md
 	$(VENV)/bin/python benchmarks/service_load.py --out results/benchmarks/service_load.md
 	$(VENV)/bin/python benchmarks/batch.py --out results/benchmarks/batch.md
+	$(VENV)/bin/python benchmarks/backbone.py --out results/benchmarks/backbone.md
+	$(VENV)/bin/python benchmarks/install.py --out results/benchmarks/install.md
+	$(VENV)/bin/python benchmarks/cpu_agreement.py --out results/benchmarks/cpu_agreement.md  # needs qemu-user
 	$(VENV)/bin/python benchmarks/cross_corpus.py
 	$(VENV)/bin/python benchmarks/multicorpus.py
 	$(VENV)/bin/python benchmarks/accuracy.py

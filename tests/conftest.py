@@ -20,6 +20,28 @@ DATA = Path(os.environ.get("EMOVOX_DATA", Path(__file__).resolve().parents[2] / 
 ROOT_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"  # six RAVDESS clips shipped with emovox
 
 
+def cold_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a fresh machine's user: an empty home directory and feature cache, so
+    nothing an earlier run left (graphs, features) can help a command in it."""
+    home.mkdir(parents=True, exist_ok=True)
+    return {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"),
+            "EMOVOX_CACHE": str(home / ".cache" / "emovox" / "features"), **extra}  # fmt: skip
+
+
+# `python -c` this, then emovox's command line: PyTorch cannot be imported, as in an install of
+# emovox without its torch extra
+WITHOUT_TORCH = """
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, NoTorch())
+from emovox.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def corpus_root(name: str) -> Path:
     root = DATA / name
     if not root.is_dir():

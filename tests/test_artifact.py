@@ -10,8 +10,8 @@ from emovox.artifact import ArtifactError, ModelArtifact, load_model
 from emovox.audio import AudioConfig
 from emovox.cli import main
 from emovox.features import get_extractor
-from emovox.models import build_model
-from emovox.training import Standardizer
+from emovox.models.registry import build_model
+from emovox.training.scaler import Standardizer
 
 
 def make_artifact(

@@ -102,6 +102,65 @@ def test_rows_equal_predict_json_and_bad_files_are_rows(tmp_path, collection, ca
         assert str(schema.field("error").type) == "string" and not out.with_name(out.name + ".parts").exists()
 
 
+def test_manifest_rows_naming_no_regular_file_are_error_rows_at_once(tmp_path) -> None:
+    """A FIFO (opening it would wait for a writer forever), a device, a socket and a directory,
+    named by a manifest beside a good clip: one error row each within seconds, the clip predicted."""
+    import socket
+
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "socket.wav"))
+    (tmp_path / "folder.wav").mkdir()
+    good = ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac"
+    manifest = tmp_path / "m.csv"
+    named = [str(fifo), "/dev/zero", str(tmp_path / "socket.wav"), str(tmp_path / "folder.wav"), str(good)]
+    manifest.write_text("path\n" + "".join(f"{p}\n" for p in named))
+    out = tmp_path / "out.jsonl"
+    started = time.monotonic()
+    command = [
+        sys.executable,
+        "-m",
+        "emovox.cli",
+        "batch",
+        str(manifest),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    ]
+    job = subprocess.run([*command, "--quiet"], capture_output=True, text=True, timeout=120)
+    sock.close()
+    assert job.returncode == 1 and time.monotonic() - started < 60
+    rows = {row["path"]: row for row in read_rows(out)}
+    assert list(rows) == named
+    for path, kind in zip(named, ["a FIFO", "a device", "a socket", "a directory"], strict=False):
+        assert rows[path]["error"].startswith(f"{path}: is {kind}") and rows[path]["label"] is None
+    assert rows[str(good)]["label"] == "angry" and not rows[str(good)]["error"]
+
+
+def test_two_workers_on_an_empty_cache_give_the_predictions_of_a_warm_run(tmp_path) -> None:
+    """A fresh machine (empty home and cache, no PyTorch): two worker processes start together
+    on the example clips; their rows are `emovox predict --json`'s, run warm afterwards."""
+    from conftest import WITHOUT_TORCH, cold_env
+
+    env = cold_env(tmp_path / "home")
+    out = tmp_path / "rows.jsonl"
+    examples = [str(p) for p in sorted(ROOT_EXAMPLES.glob("*.flac"))]
+    job = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, "batch", *examples, "--out", str(out),
+                          "--workers", "2", "--batch-size", "1", "--quiet"], env=env, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert job.returncode == 0, job.stderr[-2000:]
+    warm = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, "predict", "--json", *examples], env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    expected = [json.loads(line) for line in warm.stdout.splitlines()]
+    rows = read_rows(out)
+    assert [r["path"] for r in rows] == examples == [e["path"] for e in expected]
+    for row, want in zip(rows, expected, strict=True):
+        assert row["label"] == want["label"] and not row["error"]
+        assert [row[f"prob_{label}"] for label in LABELS] == want["confidence"]
+
+
 def test_timeline_rows_carry_segment_times(tmp_path) -> None:
     out = tmp_path / "t.jsonl"
     assert main(["batch", str(ROOT_EXAMPLES / "long"), "--out", str(out), "--timeline", "--quiet"]) == 0

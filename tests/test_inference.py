@@ -237,7 +237,7 @@ def test_a_model_onnx_is_used_only_when_bound_to_its_directory(tmp_path) -> None
     import shutil
 
     from emovox.artifact import ArtifactError
-    from emovox.artifact.export import BINDING, bind_onnx
+    from emovox.artifact.graphs import BINDING, bind_onnx
 
     mine, other = tmp_path / "mine", tmp_path / "other"
     make_artifact("cnn_lstm").save(mine)
@@ -301,7 +301,7 @@ def test_predict_command_table_and_json(trained_models, ravdess, tmp_path, capsy
 
 def test_adaptation_normalises_with_the_batch_statistics(predictors, ravdess) -> None:
     from emovox.inference.adaptation import Adaptation, RunningStats
-    from emovox.training import Standardizer
+    from emovox.training.scaler import Standardizer
 
     rng = np.random.default_rng(0)
     rows = rng.normal(3.0, 2.0, (4000, 4))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from emovox.errors import ConfigError, FeatureError
-from emovox.models import NEURAL_MODELS, build_model
+from emovox.models.registry import NEURAL_MODELS, build_model
 
 
 @pytest.mark.parametrize(

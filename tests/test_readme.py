@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import DATA, corpus_root
+from conftest import DATA, WITHOUT_TORCH, cold_env, corpus_root
 
-from emovox.cli import build_parser, main
+from emovox.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -87,13 +87,20 @@ def test_every_emovox_command_line_in_the_readme_parses() -> None:
             pytest.fail(f"README command does not parse: emovox {' '.join(argv)} ({exc})")
 
 
-def test_the_main_job_prints_what_the_readme_shows(capsys, monkeypatch) -> None:
-    """Command 1's `emovox predict examples/*.flac`, whose output the README includes."""
-    monkeypatch.chdir(ROOT)
-    examples = sorted(glob.glob("examples/*.flac"))
+def test_the_main_job_prints_what_the_readme_shows_cold_warm_and_without_torch(tmp_path) -> None:
+    """Command 1's `emovox predict examples/*.flac`, whose output the README includes, as a fresh
+    machine runs it: a new process, an empty home and cache, PyTorch not importable (command 1
+    installs emovox without it); then warm, and on one thread. Each prints results/demo.txt."""
+    examples = sorted(glob.glob("examples/*.flac", root_dir=ROOT))
     assert len(examples) == 6
-    assert main(["predict", *examples]) == 0
-    assert capsys.readouterr().out == (ROOT / "results" / "demo.txt").read_text()
+    env = cold_env(tmp_path / "home")
+    for jobs in ([], [], ["--jobs", "1"]):  # cold, warm, one thread
+        done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, "predict", *jobs, *examples], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout == (ROOT / "results" / "demo.txt").read_text()
+        assert "Traceback" not in done.stderr
+    assert not (tmp_path / "home" / ".cache" / "emovox" / "features" / "backbones").exists()  # nothing built
 
 
 def test_readme_tables_are_the_committed_results() -> None:

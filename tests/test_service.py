@@ -236,3 +236,51 @@ def test_uploads_are_capped_by_decoded_samples_from_the_header(predictor) -> Non
         response = client.post(path, content=wide.getvalue())
         assert response.status_code == 413, response.text
         assert "655350 Hz x 8 channel(s) is 5242800 samples to decode" in response.json()["error"]
+
+
+def test_a_fresh_service_answers_its_first_requests_at_once_and_alike(tmp_path) -> None:
+    """`emovox serve` as a fresh machine starts it (an empty home and cache, no PyTorch), then
+    twelve requests at once, the encoders not yet loaded: each answers 200 with what
+    `emovox predict` prints for its clip (results/demo.txt)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from conftest import ROOT_EXAMPLES, WITHOUT_TORCH, cold_env
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-c", WITHOUT_TORCH, "serve", "--port", str(port)],
+                              env=cold_env(tmp_path / "home"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.2)
+        clips = sorted(ROOT_EXAMPLES.glob("*.flac")) * 2
+        with ThreadPoolExecutor(len(clips)) as pool:
+            answers = list(pool.map(lambda c: httpx.post(f"{url}/v1/predict", content=c.read_bytes(),
+                                                         timeout=120), clips))  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    expected = {}
+    for line in (Path(__file__).resolve().parents[1] / "results" / "demo.txt").read_text().splitlines():
+        path, label, percent, *_ = line.split()
+        expected[Path(path).name] = (label, float(percent))
+    for clip, answer in zip(clips, answers, strict=True):
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert (body["label"], round(100 * max(body["confidence"]), 1)) == expected[clip.name]
+    assert "Traceback" not in server.stderr.read()

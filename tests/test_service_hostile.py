@@ -182,17 +182,19 @@ def test_window_streams_ending_together_leave_health_answering(server) -> None:
 
 def test_work_stops_when_its_client_goes(server, predictor, monkeypatch) -> None:
     """One 1 MB message is 65 s of 8 kHz audio (650 updates of the model); the client leaves at
-    once, and the server stops working on it within a slice."""
+    once, and the server stops working on it within a slice: the updates stop (no new one for a
+    whole second, however slow the machine) well before half of them were made."""
     calls = []
     original = predictor.classify
     monkeypatch.setattr(predictor, "classify", lambda *a, **k: calls.append(1) or original(*a, **k))
     with connect(ws_url(server), max_size=None) as ws:
         ws.send(json.dumps({"sample_rate": 8000, "format": "pcm_s16le", "emit_every_ms": 100}))
         ws.send(speech(65, 8000).tobytes()[: 1024 * 1024])
-    time.sleep(1.0)
-    after_leaving = len(calls)
-    time.sleep(1.5)
-    assert len(calls) == after_leaving < 650 // 2
+    seen = -1
+    while len(calls) != seen:  # all 650 take tens of seconds: a stop is seen long before
+        seen = len(calls)
+        time.sleep(1.0)
+    assert seen < 650 // 2
 
 
 def test_admission_follows_capacity_and_dropped_streams_free_their_slot(server, predictor) -> None:
@@ -205,7 +207,7 @@ def test_admission_follows_capacity_and_dropped_streams_free_their_slot(server, 
     start = time.perf_counter()
     with connect(ws_url(server)) as excess:
         assert session_outcome(excess)[1] == 1013
-    assert time.perf_counter() - start < 1.0  # refused at once
+    assert time.perf_counter() - start < 5.0  # refused at once, not queued for a slot
     dropped = streams.pop()
     dropped.socket.shutdown(socket.SHUT_RDWR)  # gone without a close frame
     dropped.socket.close()

@@ -7,17 +7,11 @@ import pytest
 import torch
 
 from emovox.errors import ConfigError
-from emovox.models import build_model
-from emovox.training import (
-    SequenceAugment,
-    SequenceData,
-    Standardizer,
-    TrainConfig,
-    Trainer,
-    VectorData,
-    classification_report,
-    predict_proba,
-)
+from emovox.models.registry import build_model
+from emovox.training.data import SequenceAugment, SequenceData, VectorData
+from emovox.training.metrics import classification_report
+from emovox.training.scaler import Standardizer
+from emovox.training.trainer import TrainConfig, Trainer, predict_proba
 
 
 def toy_vectors(

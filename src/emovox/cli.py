@@ -226,7 +226,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from emovox.artifact.ensemble import member_directories
-    from emovox.artifact.export import ExportFormat, bind_onnx, export_model
+    from emovox.artifact.export import export_model
+    from emovox.artifact.graphs import ExportFormat, bind_onnx
     from emovox.artifact.store import load_model
     from emovox.inference import resolve_model
     from emovox.models.classical import GRIDS
@@ -440,6 +441,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except EmovoxError as exc:
         print(f"emovox: error: {exc}", file=sys.stderr)
+        return 1
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        print(
+            f"emovox: error: `emovox {args.command}` needs PyTorch: pip install 'emovox[torch]'",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("emovox: interrupted", file=sys.stderr)

@@ -5,7 +5,8 @@
 - `metadata.json`: training corpora, protocol, seed, metrics, package versions;
 - `MODEL_CARD.md`: the same for people.
 
-Loading checks the format version, the feature set and every shape, with clear errors.
+Loading checks the format version, the feature set and every shape, with clear errors. A
+classical model loads without PyTorch (numpy arrays); a network needs it.
 """
 
 from __future__ import annotations
@@ -16,27 +17,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file as load_numpy
 from safetensors.numpy import save_file as save_numpy
-from safetensors.torch import load_file, save_file
-from torch import nn
 
 from emovox import __version__
 from emovox.audio import AudioConfig
 from emovox.corpora import LANGUAGES, LICENCES
 from emovox.errors import EmovoxError
 from emovox.features import FeatureExtractor, get_extractor
-from emovox.models import build_model
-from emovox.models.classical import GRIDS, ArrayModel, from_arrays
+from emovox.models.classical import GRIDS, ArrayModel, LogisticModel, SvmModel, from_arrays
 from emovox.training.calibration import Calibration
-from emovox.training.data import SequenceData, VectorData
 from emovox.training.scaler import Standardizer
-from emovox.training.trainer import predict_proba
+
+if TYPE_CHECKING:
+    from torch import nn
 
 FORMAT = "emovox-model"
 FORMAT_VERSION = 1
@@ -46,11 +44,16 @@ class ArtifactError(EmovoxError):
     """A model directory that is missing, incomplete, from another format version, or inconsistent."""
 
 
+def needs_torch(where: str, what: str) -> ArtifactError:
+    """The error for a model that cannot run without PyTorch (an install of emovox alone)."""
+    return ArtifactError(f"{where}: {what} needs PyTorch (pip install 'emovox[torch]')")
+
+
 @dataclass
 class ModelArtifact:
     """A trained model with everything needed to turn audio into class probabilities."""
 
-    model: nn.Module | ArrayModel  # a network, or a classical model kept as arrays
+    model: nn.Module | ArrayModel  # a network (PyTorch), or a classical model kept as arrays
     model_name: str
     model_params: dict[str, Any]
     extractor: FeatureExtractor
@@ -59,10 +62,17 @@ class ModelArtifact:
     labels: tuple[str, ...]
     metadata: dict[str, Any]
 
+    @property
+    def is_network(self) -> bool:
+        """True for a PyTorch network, False for a classical model (numpy arrays)."""
+        return not isinstance(self.model, LogisticModel | SvmModel)
+
     def save(self, directory: str | Path) -> Path:
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        if isinstance(self.model, nn.Module):
+        if self.is_network:
+            from safetensors.torch import save_file
+
             save_file({k: v.detach().contiguous() for k, v in self.model.state_dict().items()},
                       out / "weights.safetensors")  # fmt: skip
         else:
@@ -92,12 +102,14 @@ class ModelArtifact:
         """Probabilities for one clip's features: (dim,) vector or (frames, dim) sequence."""
         return self.predict_proba_many([features])[0]
 
-    @torch.no_grad()
     def predict_proba_many(self, features: Sequence[np.ndarray]) -> np.ndarray:
         """(clips, classes) probabilities for several clips' features."""
         scaled = [self.scaler(self.extractor.check(f)) for f in features]
-        if not isinstance(self.model, nn.Module):
+        if not self.is_network:
             return self.model.predict_proba(np.stack(scaled).astype(np.float64))
+        from emovox.training.data import SequenceData, VectorData
+        from emovox.training.trainer import predict_proba
+
         self.model.eval()
         if getattr(self.model, "takes_sequences", False):
             data: SequenceData | VectorData = SequenceData(scaled, np.zeros(len(scaled), dtype=np.int64))
@@ -106,13 +118,18 @@ class ModelArtifact:
         return predict_proba(self.model, data)
 
 
-def package_versions() -> dict[str, str]:
-    import scipy
-    import sklearn
+def package_versions() -> dict[str, str | None]:
+    """What the model was made with (None: not installed)."""
+    from importlib import metadata
 
-    return {"emovox": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "scikit-learn": sklearn.__version__,
-            "python": platform.python_version()}  # fmt: skip
+    def version(distribution: str) -> str | None:
+        try:
+            return metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            return None
+
+    installed = {name: version(name) for name in ("torch", "numpy", "scipy", "scikit-learn")}
+    return {"emovox": __version__, **installed, "python": platform.python_version()}
 
 
 CONFIG_KEYS = {"format": str, "format_version": int, "model": dict, "features": dict, "input_dim": int,
@@ -165,7 +182,7 @@ def _checked_arrays(path: Path, arrays: dict[str, Any], needed: Sequence[str] = 
         if name not in arrays:
             raise ArtifactError(f"{path}: no {name!r} array")
     for name, array in arrays.items():
-        values = array.numpy() if isinstance(array, torch.Tensor) else np.asarray(array)
+        values = array.numpy() if hasattr(array, "numpy") else np.asarray(array)  # a tensor, or an array
         if values.dtype.kind in "fc" and not np.all(np.isfinite(values)):
             raise ArtifactError(f"{path}: {name!r} holds NaN or infinite values")
 
@@ -214,7 +231,7 @@ def load_model(directory: str | Path) -> ModelArtifact:
     classical = name in GRIDS
     try:
         scaler_arrays = load_numpy(source / "scaler.safetensors")
-        weights = (load_numpy if classical else load_file)(source / "weights.safetensors")
+        weights = (load_numpy if classical else _load_tensors)(source / "weights.safetensors")
     except (OSError, SafetensorError) as exc:
         raise ArtifactError(f"{source}: cannot read weights or scaler ({exc})") from exc
     _checked_arrays(source / "scaler.safetensors", scaler_arrays, ("mean", "std"))
@@ -229,6 +246,8 @@ def load_model(directory: str | Path) -> ModelArtifact:
         raise ArtifactError(f"{source / 'scaler.safetensors'}: 'std' must be > 0 everywhere")
     model = _classical_model(source, name, weights, extractor.dim, len(labels)) if classical else None
     if model is None:
+        from emovox.models.registry import build_model
+
         try:
             model = build_model(name, extractor.dim, len(labels), config["model"]["params"])
         except EmovoxError as exc:
@@ -241,6 +260,14 @@ def load_model(directory: str | Path) -> ModelArtifact:
     return ModelArtifact(
         model, config["model"]["name"], config["model"]["params"], extractor, audio, scaler, labels, metadata,
     )  # fmt: skip
+
+
+def _load_tensors(path: Path) -> dict[str, Any]:
+    try:
+        from safetensors.torch import load_file
+    except ImportError:
+        raise needs_torch(str(path.parent), "a neural network") from None
+    return load_file(path)
 
 
 def _classical_model(

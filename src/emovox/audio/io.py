@@ -73,6 +73,8 @@ def check_audio_path(path: Path) -> None:
             if stat.S_ISFIFO(mode)
             else "a device"
             if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
             else "a special file"
         )
         raise AudioError(f"{path}: is {kind}, not a regular audio file")

@@ -1,18 +1,21 @@
-"""Pretrained speech encoders emovox ships (weights converted once, loaded without pickle) and
-runs in plain PyTorch: Whisper-base's audio encoder and Resemblyzer's speaker encoder. See
-scripts/convert_backbones.py."""
+"""Pretrained speech encoders emovox ships: Whisper-base's audio encoder and Resemblyzer's speaker
+encoder. Their weights are converted once (loaded without pickle) and their ONNX graphs made
+from them ship beside them (scripts/convert_backbones.py); predictions run the graphs on
+onnxruntime (`emovox.backbones.runtime`), with no PyTorch. The PyTorch modules the graphs are
+made from live in `emovox.backbones.whisper` and `emovox.backbones.speaker`."""
 
-from emovox.backbones.speaker import SpeakerConfig, SpeakerEncoder, speaker_mel
+from emovox.backbones.config import Precision, SpeakerConfig, WhisperConfig
+from emovox.backbones.frontends import speaker_mel
+from emovox.backbones.runtime import OnnxSpeakerEncoder, OnnxWhisperEncoder
 from emovox.backbones.weights import WeightsError, shipped
-from emovox.backbones.whisper import WhisperConfig, WhisperEncoder, log_mel
 
 __all__ = [
+    "OnnxSpeakerEncoder",
+    "OnnxWhisperEncoder",
+    "Precision",
     "SpeakerConfig",
-    "SpeakerEncoder",
     "WeightsError",
     "WhisperConfig",
-    "WhisperEncoder",
-    "log_mel",
     "shipped",
     "speaker_mel",
 ]

@@ -2,43 +2,20 @@
 three LSTM layers over 40 mel bands and a projection. Trained to tell voices apart, its lower
 layers keep how a voice sounds across rooms and languages, which travels to unseen corpora
 better than the from-scratch models (see results/). Each layer is run on its own so every
-layer's states can be read."""
+layer's states can be read. The source of the ONNX graph predictions run on."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-import librosa
 import numpy as np
 import torch
 from torch import nn
 
+from emovox.backbones.config import SpeakerConfig
+from emovox.backbones.frontends import speaker_mel
 from emovox.backbones.weights import load_module, shipped
 from emovox.errors import FeatureError
-
-SAMPLE_RATE = 16_000
-
-
-@dataclass(frozen=True)
-class SpeakerConfig:
-    mel_bands: int = 40
-    hidden: int = 256
-    layers: int = 3
-    embedding: int = 256
-
-
-def speaker_mel(signal: np.ndarray, bands: int = 40) -> np.ndarray:
-    """(frames, bands) mel power frames as Resemblyzer computes them (librosa's melspectrogram:
-    25 ms Hann windows every 10 ms, centred with zero padding, power 2, Slaney mel; no log),
-    every parameter spelled out so a librosa default that changes cannot change them."""
-    if signal.ndim != 1:
-        raise FeatureError(f"expected a mono signal, got shape {signal.shape}")
-    mel = librosa.feature.melspectrogram(
-        y=signal.astype(np.float32), sr=SAMPLE_RATE, n_fft=400, hop_length=160, win_length=400,
-        window="hann", center=True, pad_mode="constant", power=2.0, n_mels=bands, htk=False, norm="slaney",
-    )  # fmt: skip
-    return mel.astype(np.float32).T
 
 
 class SpeakerEncoder(nn.Module):
@@ -76,3 +53,15 @@ class SpeakerEncoder(nn.Module):
         """(layers, frames, hidden) float32 states of a 16 kHz signal, the whole clip in one pass."""
         mels = torch.from_numpy(speaker_mel(signal, self.config.mel_bands))[None]
         return torch.stack(self.hidden_states(mels))[:, 0].numpy()
+
+
+class SpeakerStates(nn.Module):
+    """The encoder as its ONNX graph computes it: `mels` (1, frames, bands) -> `states`
+    (layers, 1, frames, hidden), every layer's outputs stacked."""
+
+    def __init__(self, encoder: SpeakerEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, mels: torch.Tensor) -> torch.Tensor:
+        return torch.stack(self.encoder.hidden_states(mels))

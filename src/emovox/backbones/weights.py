@@ -2,7 +2,8 @@
 dimensions) and `weights.json` (the file's size and sha256, licence, provenance), plus the
 licence text. Every check a user's own folder could fail is made before any number is used:
 missing, truncated, of another hash, a tensor of the wrong shape or missing, each a
-`WeightsError` naming the file and what was expected."""
+`WeightsError` naming the file and what was expected. PyTorch is imported only where tensors are
+read into a module or written: the runtime reads configs and manifests without it."""
 
 from __future__ import annotations
 
@@ -12,14 +13,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
-
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-from torch import nn
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from emovox.errors import EmovoxError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 WEIGHTS_FILE = "weights.safetensors"
 CONFIG_FILE = "config.json"
@@ -31,7 +31,7 @@ class WeightsError(EmovoxError):
 
 
 Config = TypeVar("Config")
-Module = TypeVar("Module", bound=nn.Module)
+Module = TypeVar("Module", bound="nn.Module")
 
 
 def shipped(name: str) -> Path:
@@ -52,6 +52,8 @@ def write_weights(
 ) -> Path:
     """Write a weights folder: the tensors, the config, and a manifest with the weights file's size
     and hash next to `about` (licence, source, how it was made)."""
+    from safetensors.torch import save_file
+
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / WEIGHTS_FILE
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
@@ -77,6 +79,9 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def load_weights(folder: str | Path, expected: Mapping[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
     """The folder's tensors as float32, after checking size, hash, names and shapes."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     folder = Path(folder)
     manifest = read_json(folder / MANIFEST_FILE)
     path = folder / WEIGHTS_FILE

@@ -6,6 +6,7 @@ files."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections import deque
@@ -19,10 +20,11 @@ from typing import Any
 import soundfile as sf
 from tqdm import tqdm
 
+from emovox.audio.io import check_audio_path
 from emovox.batch.inputs import expand_inputs
 from emovox.batch.table import Row, open_output
 from emovox.engines import ray_map
-from emovox.errors import ConfigError, EmovoxError
+from emovox.errors import AudioError, ConfigError, EmovoxError
 from emovox.inference import EmotionPredictor, Prediction
 
 
@@ -65,12 +67,16 @@ def prediction_columns(prediction: Prediction) -> dict[str, Any]:
 
 
 def file_rows(predictor: EmotionPredictor, path: str, timeline: bool) -> list[Row]:
-    """One file's rows: one, or one per segment; a file that fails is one row with its error."""
+    """One file's rows: one, or one per segment; a file that fails is one row with its error. A
+    path that is no regular file (a FIFO, a device, a socket, a directory) fails before anything
+    opens it: opening a FIFO would wait for a writer forever."""
+    base: Row = {"path": path, "duration_s": None, "error": ""}
     try:
-        duration: float | None = sf.info(path).duration
-    except Exception:  # unreadable: the prediction below says why, in plain words
-        duration = None
-    base = {"path": path, "duration_s": duration, "error": ""}
+        check_audio_path(Path(path))
+    except AudioError as exc:
+        return [{**base, "error": str(exc)}]
+    with contextlib.suppress(Exception):  # unreadable: the prediction below says why, in plain words
+        base["duration_s"] = sf.info(path).duration
     try:
         if timeline:
             return [{**base, "start": s.start, "end": s.end, **prediction_columns(s.prediction)}
@@ -84,14 +90,12 @@ _worker: EmotionPredictor | None = None
 
 
 def load_worker(model: str) -> None:
-    """Each worker: one thread for PyTorch and for BLAS (the mel filterbank's matrix products),
-    since the workers already fill the cores (two 2-thread workers on 2 cores ran 2.6x slower
-    than one), then the model, once."""
-    import torch
+    """Each worker: one thread for BLAS (the mel filterbanks' matrix products; onnxruntime runs on
+    one thread already), since the workers already fill the cores (two 2-thread workers on 2
+    cores ran 2.6x slower than one), then the model, once."""
     from threadpoolctl import threadpool_limits
 
     global _worker
-    torch.set_num_threads(1)
     threadpool_limits(1)
     _worker = EmotionPredictor.load(model, backend="onnx")
 

@@ -25,8 +25,8 @@ from emovox.errors import ConfigError
 from emovox.evaluation.experiment import Experiment
 from emovox.evaluation.report import write_report
 from emovox.features import FeatureTable, extract
-from emovox.models import build_model
 from emovox.models.classical import fit_classical
+from emovox.models.registry import build_model
 from emovox.protocols import Split, make_splits
 from emovox.training.data import SequenceAugment, SequenceData, VectorData
 from emovox.training.metrics import classification_report

@@ -12,8 +12,8 @@ from typing import Any
 
 from emovox.augment import WaveformAugment
 from emovox.errors import ConfigError
-from emovox.models import NEURAL_MODELS, model_config
 from emovox.models.classical import BALANCES, CLASSICAL_FEATURES, GRIDS
+from emovox.models.registry import NEURAL_MODELS, model_config
 from emovox.protocols import PROTOCOLS
 from emovox.training.data import SequenceAugment
 from emovox.training.trainer import TrainConfig

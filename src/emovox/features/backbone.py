@@ -1,10 +1,11 @@
 """Pretrained encoders as feature sets: every hidden layer's states, mean and standard deviation
 pooled over the clip, one vector per clip. A model then weighs the layers itself (the middle
 ones carry more of how a thing is said, the last ones more of what is said). The encoder runs
-once per clip: the vector is cached like every other set, keyed by the weights' hash too.
+once per clip, on its ONNX graph (`emovox.backbones.runtime`): the vector is cached like every
+other set, keyed by the weights' hash and the graphs' recipe too.
 
-- `whisper`: Whisper-base's embedding and its 6 blocks (7 x 2 x 512), through onnxruntime;
-- `speaker`: Resemblyzer's 3 LSTM layers (3 x 2 x 256), in PyTorch (a few ms a clip);
+- `whisper`: Whisper-base's embedding and its 6 blocks (7 x 2 x 512);
+- `speaker`: Resemblyzer's 3 LSTM layers (3 x 2 x 256);
 - `whisper_frames`: the same 7 layers frame by frame, for models that pool themselves
   (`attentive_head`): pairs of Whisper's 20 ms outputs averaged, so one row per 40 ms.
 """
@@ -12,6 +13,7 @@ once per clip: the vector is cached like every other set, keyed by the weights' 
 from __future__ import annotations
 
 import os
+import threading
 from abc import abstractmethod
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -20,9 +22,10 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from emovox.backbones.speaker import SpeakerConfig, SpeakerEncoder
+from emovox.backbones.config import Precision, SpeakerConfig, WhisperConfig
+from emovox.backbones.graphs import RECIPE
+from emovox.backbones.runtime import OnnxSpeakerEncoder, OnnxWhisperEncoder
 from emovox.backbones.weights import MANIFEST_FILE, read_config, read_json, shipped
-from emovox.backbones.whisper import OnnxWhisperEncoder, Precision, WhisperConfig
 from emovox.errors import choice
 from emovox.features.base import FeatureExtractor, Level
 from emovox.features.cache import default_cache_dir
@@ -44,22 +47,36 @@ class LayerStates(Protocol):
         ...
 
 
-@lru_cache(maxsize=4)
-def whisper_encoder(folder: str, precision: str, process: int) -> OnnxWhisperEncoder:
-    """One encoder per process and weights folder, built on first use: a worker process builds its
-    own (`process` keys the cache, since an onnxruntime session is not carried over a fork)."""
-    return OnnxWhisperEncoder(folder, default_cache_dir() / "backbones", precision)
+_LOADING = threading.Lock()  # threads asking at once share one encoder, loaded once
 
 
 @lru_cache(maxsize=4)
-def speaker_encoder(folder: str, process: int) -> SpeakerEncoder:
-    return SpeakerEncoder.load(folder)
+def _whisper(folder: str, precision: str, process: int) -> OnnxWhisperEncoder:
+    return OnnxWhisperEncoder(Path(folder), default_cache_dir() / "backbones", precision)
+
+
+@lru_cache(maxsize=4)
+def _speaker(folder: str, process: int) -> OnnxSpeakerEncoder:
+    return OnnxSpeakerEncoder(Path(folder), default_cache_dir() / "backbones")
+
+
+def whisper_encoder(folder: str, precision: str) -> OnnxWhisperEncoder:
+    """One encoder per process and weights folder, loaded on first use: a worker process loads its
+    own (the process id keys the cache, since an onnxruntime session is not carried over a fork)."""
+    with _LOADING:
+        return _whisper(folder, precision, os.getpid())
+
+
+def speaker_encoder(folder: str) -> OnnxSpeakerEncoder:
+    with _LOADING:
+        return _speaker(folder, os.getpid())
 
 
 class PooledLayers(FeatureExtractor):
     """layers x [mean, std] x width of a pretrained encoder's states over the clip."""
 
     level = Level.UTTERANCE
+    version = RECIPE  # the numbers change with the graphs' recipe (2: exact on every x86-64 CPU)
     weights_name: ClassVar[str]  # the shipped folder
 
     def __init__(self, config: BackboneConfig | None = None) -> None:
@@ -85,9 +102,17 @@ class PooledLayers(FeatureExtractor):
                      for stat in ("mean", "std") for i in range(self.width))  # fmt: skip
 
     def config_dict(self) -> dict[str, Any]:
-        """The weights' hash keys the cache: another checkpoint is never read as this one."""
+        """The weights' hash is part of the set's identity: another checkpoint is never read as this
+        one (and a model trained on other weights is refused)."""
         manifest = read_json(Path(self.folder) / MANIFEST_FILE)
         return super().config_dict() | {"weights_sha256": manifest.get("sha256")}
+
+    def cache_key(self) -> str:
+        """Also keyed by the onnxruntime release that runs the graphs: another may sum in another
+        order, so its features are computed again rather than mixed with these."""
+        from importlib.metadata import version
+
+        return f"{super().cache_key()}-ort{version('onnxruntime')}"
 
     def __call__(self, signal: np.ndarray) -> np.ndarray:
         return pool_states(self.encoder().signal_states(signal))
@@ -109,7 +134,7 @@ class WhisperLayers(PooledLayers):
         return config.layers + 1, config.width  # the embedding, then each block
 
     def encoder(self) -> LayerStates:
-        return whisper_encoder(self.folder, self.config.precision, os.getpid())
+        return whisper_encoder(self.folder, self.config.precision)
 
 
 class SpeakerLayers(PooledLayers):
@@ -122,7 +147,7 @@ class SpeakerLayers(PooledLayers):
         return config.layers, config.hidden
 
     def encoder(self) -> LayerStates:
-        return speaker_encoder(self.folder, os.getpid())
+        return speaker_encoder(self.folder)
 
 
 class WhisperFrames(WhisperLayers):

@@ -93,29 +93,22 @@ _WORKER: dict[str, object] = {}
 def _init_worker(
     extractors: list[FeatureExtractor], audio: AudioConfig, variant: SignalVariant | None
 ) -> None:
-    """A worker process uses one core (the pool gives parallelism), for good."""
-    import torch
+    """A worker process uses one core (the pool gives parallelism), for good. (The encoders'
+    onnxruntime sessions are on one thread each already; no feature set runs PyTorch.)"""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)
-    torch.set_num_threads(1)
     _use(extractors, audio, variant)
 
 
 @contextmanager
 def _one_thread() -> Iterator[None]:
-    """For a while, BLAS, FFT and PyTorch on one thread, as in every worker: the same numbers
-    wherever a clip is extracted (thread counts change the order of float sums)."""
-    import torch
+    """For a while, BLAS and FFT on one thread, as in every worker: the same numbers wherever a
+    clip is extracted (thread counts change the order of float sums)."""
     from threadpoolctl import threadpool_limits
 
-    threads = torch.get_num_threads()
     with threadpool_limits(1):
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
+        yield
 
 
 def _use(extractors: list[FeatureExtractor], audio: AudioConfig, variant: SignalVariant | None) -> None:

@@ -1,6 +1,7 @@
 """What turns one model's features into probabilities: PyTorch (or numpy for classical models)
 or onnxruntime on the exported graph. Both take raw features; both give the same numbers
-within 1e-4 (tested)."""
+within 1e-4 (tested). PyTorch is imported only for a network on the torch backend, or to export
+a network that has no bound `model.onnx`."""
 
 from __future__ import annotations
 
@@ -10,11 +11,9 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-import torch
-from torch import nn
 
-from emovox.artifact.export import ExportFormat, GraphKind, bound_onnx, graph_kind, onnx_bytes
-from emovox.artifact.store import ArtifactError, ModelArtifact
+from emovox.artifact.graphs import ExportFormat, GraphKind, bound_onnx, graph_kind
+from emovox.artifact.store import ArtifactError, ModelArtifact, needs_torch
 from emovox.errors import ConfigError, FeatureError
 from emovox.features import FeatureExtractor
 
@@ -43,7 +42,7 @@ class StepBackend(Backend, Protocol):
 class TorchBackend:
     def __init__(self, artifact: ModelArtifact) -> None:
         self.artifact = artifact
-        if isinstance(artifact.model, nn.Module):
+        if artifact.is_network:
             artifact.model.eval()
 
     def clip(self, features: np.ndarray) -> np.ndarray:
@@ -54,11 +53,13 @@ class TorchBackend:
         zeros = np.zeros((config.num_layers, 1, config.hidden_size), dtype=np.float32)
         return zeros, zeros.copy()
 
-    @torch.no_grad()
     def frames(self, frames: np.ndarray, state: State) -> tuple[np.ndarray, State]:
+        import torch
+
         scaled = torch.from_numpy(self.artifact.scaler(frames))[None]
         hidden = (torch.from_numpy(state[0]), torch.from_numpy(state[1]))
-        logits, (h, c) = self.artifact.model.frame_logits(scaled, hidden)
+        with torch.no_grad():
+            logits, (h, c) = self.artifact.model.frame_logits(scaled, hidden)
         return torch.softmax(logits[0], dim=-1).numpy(), (h.numpy(), c.numpy())
 
 
@@ -75,10 +76,16 @@ class OnnxBackend:
         options.intra_op_num_threads = 1  # one stream or clip per call: threads cost more than they give
         options.inter_op_num_threads = 1
         where = f"{Path(directory) / ExportFormat.ONNX.filename}" if bound else "the exported graph"
+        if bound is None:
+            try:
+                from emovox.artifact.export import onnx_bytes
+            except ImportError:
+                raise needs_torch(
+                    str(directory or artifact.model_name), "a network without a bound model.onnx (export it)"
+                ) from None
+            bound = onnx_bytes(artifact)
         try:
-            self.session = onnxruntime.InferenceSession(
-                bound or onnx_bytes(artifact), options, providers=["CPUExecutionProvider"]
-            )
+            self.session = onnxruntime.InferenceSession(bound, options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for a broken graph
             raise ArtifactError(f"{where}: not a loadable ONNX graph ({str(exc)[:200]})") from None
         self._check_signature(artifact, where)
@@ -136,7 +143,7 @@ class Member:
     @property
     def steps(self) -> bool:
         """True for the streaming LSTM: state carried frame by frame."""
-        return isinstance(self.artifact.model, nn.Module) and graph_kind(self.artifact) is GraphKind.STEP
+        return self.artifact.is_network and graph_kind(self.artifact) is GraphKind.STEP
 
 
 def make_member(artifact: ModelArtifact, backend: BackendName | str, directory: str | Path | None) -> Member:
@@ -144,7 +151,7 @@ def make_member(artifact: ModelArtifact, backend: BackendName | str, directory: 
         name = BackendName(backend)
     except ValueError:
         raise ConfigError(f"unknown backend {backend!r}; choose from {', '.join(BackendName)}") from None
-    if name is BackendName.ONNX and isinstance(artifact.model, nn.Module):
+    if name is BackendName.ONNX and artifact.is_network:
         try:
             return Member(artifact, OnnxBackend(artifact, directory))
         except ImportError as exc:

@@ -37,6 +37,7 @@ class StreamingLstm(nn.Module):
     """
 
     takes_sequences = True
+    steps_frames = True  # exported as a step graph, its state carried from call to call
 
     def __init__(self, input_dim: int, num_classes: int, config: StreamingLstmConfig | None = None) -> None:
         super().__init__()

@@ -1,5 +1,7 @@
 """The HTTP/WebSocket service and the web page it serves."""
 
+import sys
+
 from emovox.service.app import WS_PROTOCOL, create_app
 from emovox.service.limits import ServiceLimits
 
@@ -16,16 +18,18 @@ def serve(
 ) -> None:
     """Load the model and serve until interrupted (uvicorn).
 
-    PyTorch gets one thread: the service runs many small requests side by side, where
-    intra-op threads only contend."""
-    import torch
+    PyTorch, where the model needs it, gets one thread: the service runs many small requests
+    side by side, where intra-op threads only contend."""
     import uvicorn
 
     from emovox.inference import EmotionPredictor
 
-    torch.set_num_threads(torch_threads)
     limits = limits or ServiceLimits()
-    app = create_app(EmotionPredictor.load(model, backend=backend), limits)
+    predictor = EmotionPredictor.load(model, backend=backend)
+    torch = sys.modules.get("torch")  # imported by loading a network, never for a classical model
+    if torch is not None:
+        torch.set_num_threads(torch_threads)
+    app = create_app(predictor, limits)
     print(
         f"emovox: serving on http://{host}:{port} ({app.state.max_streams} live streams at most)", flush=True
     )

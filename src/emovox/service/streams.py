@@ -6,7 +6,9 @@ while its audio is still being processed: the rest of its work is dropped and it
 once. Audio is processed in slices of at most `SLICE_SECONDS`, so one large message cannot hold
 a worker for long; a stream may run ahead of real time by `max_burst_seconds` and then at most
 `max_realtime_factor` times real time (faster senders are slowed down, not refused); one that
-trickles (less than `min_realtime_ratio` of real time past the idle timeout) is closed.
+trickles (less than `min_realtime_ratio` of real time past the idle timeout) is closed. Trickling
+is judged on the time spent waiting for the client's messages, not on the time the stream has
+been open: a busy server that reads late never blames its client for its own slowness.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class LiveStream:
         self.websocket, self.predictor, self.limits, self.run = websocket, predictor, limits, run
         self.inbox: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=4)
         self.gone = asyncio.Event()
+        self.waited = 0.0  # seconds spent waiting for the client's next message
 
     async def read(self) -> None:
         """Every client message into the inbox (None: the client went away)."""
@@ -111,8 +114,12 @@ class LiveStream:
         timeout without one."""
         if self.gone.is_set() and self.inbox.empty():
             return None
-        async with asyncio.timeout(self.limits.idle_timeout_seconds):
-            return await self.inbox.get()
+        start = time.monotonic()
+        try:
+            async with asyncio.timeout(self.limits.idle_timeout_seconds):
+                return await self.inbox.get()
+        finally:
+            self.waited += time.monotonic() - start
 
     async def serve(self) -> None:
         reader = asyncio.create_task(self.read())
@@ -192,13 +199,12 @@ class LiveStream:
                     await self.send(update.to_dict())
                 if heard >= self.limits.max_stream_seconds:
                     return await self._finish(session, "stream length limit reached")
-            elapsed = time.monotonic() - started
             if (
-                elapsed > self.limits.idle_timeout_seconds
-                and heard < self.limits.min_realtime_ratio * elapsed
+                self.waited > self.limits.idle_timeout_seconds
+                and heard < self.limits.min_realtime_ratio * self.waited
             ):
                 raise StreamRefused(
-                    f"audio arrives at {heard / elapsed:.2f}x real time, under the "
+                    f"audio arrives at {heard / self.waited:.2f}x real time, under the "
                     f"{self.limits.min_realtime_ratio:g}x this service needs",
                     1008,
                     "too slow",

@@ -1,20 +1,3 @@
-"""Training: batching, standardisation, the training loop and metrics."""
-
-from emovox.training.data import Batch, SequenceAugment, SequenceData, VectorData
-from emovox.training.metrics import classification_report, uar
-from emovox.training.scaler import Standardizer
-from emovox.training.trainer import TrainConfig, Trainer, TrainResult, predict_proba
-
-__all__ = [
-    "Batch",
-    "SequenceAugment",
-    "SequenceData",
-    "Standardizer",
-    "TrainConfig",
-    "TrainResult",
-    "Trainer",
-    "VectorData",
-    "classification_report",
-    "predict_proba",
-    "uar",
-]
+"""Training: batching (`data`), standardisation (`scaler`), the training loop (`trainer`), metrics
+and calibration. The scaler, metrics and calibration are what a trained model needs at
+prediction time, and import without PyTorch."""

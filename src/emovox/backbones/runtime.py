@@ -1,0 +1,84 @@
+"""The encoders as predictions run them: their ONNX graphs on onnxruntime, one thread each (clips
+and streams run in parallel processes or threads, one core each), without PyTorch. Graphs are
+found by `emovox.backbones.graphs`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emovox.backbones.config import Precision, SpeakerConfig, WhisperConfig
+from emovox.backbones.frontends import mono, speaker_mel
+from emovox.backbones.graphs import graph_path
+from emovox.backbones.weights import WeightsError, read_config
+from emovox.errors import FeatureError, choice
+
+
+def session(path: Path) -> Any:
+    """An onnxruntime session on one thread, without a memory arena (inputs vary in length: an
+    arena would keep every peak)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = False
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors for a broken graph
+        raise WeightsError(f"{path}: not a loadable ONNX graph ({str(exc)[:200]})") from None
+
+
+def windowed_states(
+    mel: np.ndarray, config: WhisperConfig, run: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """`run` on 30 s windows of one log-mel over the whole signal (as Whisper's transcription
+    computes it; a (1, n_mels, frames) array in, (layers + 1, 1, frames / 2, width) out), the
+    windows' outputs joined in time."""
+    if mel.shape[1] < 2:
+        raise FeatureError(
+            f"a signal of {mel.shape[1]} mel frames is shorter than Whisper's 20 ms output step"
+        )
+    window = 2 * config.positions
+    parts = [
+        run(np.ascontiguousarray(mel[None, :, s : s + window]))[:, 0] for s in range(0, mel.shape[1], window)
+    ]
+    return np.concatenate(parts, axis=1)
+
+
+class OnnxWhisperEncoder:
+    """Whisper's front end and encoder graphs, in float32 or with the encoder's matrix products in
+    int8 (see `emovox.backbones.export`; benchmarks/backbone.py for speed and what it changes).
+    `graph_dir` holds the graphs made for a folder that ships none."""
+
+    def __init__(self, folder: Path, graph_dir: Path, precision: str = Precision.INT8) -> None:
+        precision = choice(Precision, precision, "precision")
+        self.config = read_config(folder, WhisperConfig)
+        self.frontend = session(graph_path("whisper", folder, "frontend", graph_dir))
+        self.encoder = session(graph_path("whisper", folder, str(precision), graph_dir))
+
+    def log_mel(self, signal: np.ndarray) -> np.ndarray:
+        """(n_mels, len(signal) // 160) Whisper log-mel frames."""
+        return self.frontend.run(None, {"samples": mono(signal)[None]})[0][0]
+
+    def signal_states(self, signal: np.ndarray) -> np.ndarray:
+        """(layers + 1, outputs, width) float32 hidden states of a 16 kHz signal of any length."""
+        return windowed_states(
+            self.log_mel(signal), self.config, lambda mel: self.encoder.run(None, {"mel": mel})[0]
+        )
+
+
+class OnnxSpeakerEncoder:
+    """The speaker encoder's graph (float32) over Resemblyzer's mel frames."""
+
+    def __init__(self, folder: Path, graph_dir: Path) -> None:
+        self.config = read_config(folder, SpeakerConfig)
+        self.encoder = session(graph_path("speaker", folder, str(Precision.FLOAT32), graph_dir))
+
+    def signal_states(self, signal: np.ndarray) -> np.ndarray:
+        """(layers, frames, hidden) float32 states of a 16 kHz signal, the whole clip in one pass."""
+        mels = speaker_mel(signal, self.config.mel_bands)[None]
+        return self.encoder.run(None, {"mels": mels})[0][:, 0]
