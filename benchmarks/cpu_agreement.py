@@ -68,8 +68,6 @@ def softmax_op() -> Iterator[None]:
 
 def make_variants(folder: Path) -> dict[str, Path]:
     """Each variant's encoder graph (the shipped one as it ships); PyTorch, on this machine."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     from emovox.backbones import export
     from emovox.backbones.weights import shipped
 
@@ -77,13 +75,11 @@ def make_variants(folder: Path) -> dict[str, Path]:
     graphs = {"shipped": weights / "encoder-int8.onnx", "float32": folder / "float32.onnx"}
     export.build("whisper", "float32", weights, graphs["float32"])
     graphs["8-bit weights"] = folder / "int8-8bit.onnx"
-    quantize_dynamic(graphs["float32"], graphs["8-bit weights"], op_types_to_quantize=["MatMul"],
-                     per_channel=True, weight_type=QuantType.QInt8)  # fmt: skip
+    export.quantise(graphs["float32"], graphs["8-bit weights"], weight_bits=8)
     with softmax_op():
         export.build("whisper", "float32", weights, folder / "float32-softmax.onnx")
     graphs["Softmax op"] = folder / "int8-softmax.onnx"
-    quantize_dynamic(folder / "float32-softmax.onnx", graphs["Softmax op"], op_types_to_quantize=["MatMul"],
-                     per_channel=True, reduce_range=True, weight_type=QuantType.QInt8)  # fmt: skip
+    export.quantise(folder / "float32-softmax.onnx", graphs["Softmax op"])
     return graphs
 
 

@@ -1,21 +1,49 @@
 """What each encoder hears: Whisper's mel filterbank (its log-mel front end is part of the ONNX
-graphs, see `emovox.backbones.whisper.LogMel`) and Resemblyzer's mel power frames, in numpy."""
+graphs, see `emovox.backbones.whisper.LogMel`) and Resemblyzer's mel power frames, in numpy.
+
+Both are librosa's computations step for step, bit for bit (tested against librosa), without
+importing librosa: its first import in a new environment compiles numba kernels for about 20 s,
+which every fresh install's first prediction would pay.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-import librosa
 import numpy as np
 
 from emovox.backbones.config import HOP, N_FFT, SAMPLE_RATE
 from emovox.errors import FeatureError
 
+HZ_PER_MEL = 200.0 / 3  # Slaney's mel scale: linear below 1 kHz, logarithmic above
+LOG_FROM_HZ = 1000.0
+LOG_FROM_MEL = LOG_FROM_HZ / HZ_PER_MEL
+LOG_STEP = np.log(6.4) / 27.0
+
 
 @lru_cache(maxsize=4)
-def mel_filters(n_mels: int) -> np.ndarray:
-    """Slaney-normalised mel filterbank of Whisper (librosa's, as Whisper's own asset was made)."""
-    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=n_mels).astype(np.float32)
+def mel_filters(n_mels: int, n_fft: int = N_FFT, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """(n_mels, n_fft//2+1) Slaney-normalised mel filterbank from 0 Hz to Nyquist (librosa's, as
+    Whisper's own asset and Resemblyzer's filters were made; its float32 rounding kept)."""
+
+    def to_mel(hz: float) -> float:
+        return LOG_FROM_MEL + np.log(hz / LOG_FROM_HZ) / LOG_STEP if hz >= LOG_FROM_HZ else hz / HZ_PER_MEL
+
+    mels = np.linspace(to_mel(0.0), to_mel(sample_rate / 2), n_mels + 2)
+    edges = HZ_PER_MEL * mels
+    log = mels >= LOG_FROM_MEL
+    edges[log] = LOG_FROM_HZ * np.exp(LOG_STEP * (mels[log] - LOG_FROM_MEL))
+    ramps = edges[:, None] - np.fft.rfftfreq(n_fft, 1.0 / sample_rate)[None, :]
+    widths = np.diff(edges)[:, None]
+    triangles = np.maximum(0, np.minimum(-ramps[:-2] / widths[:-1], ramps[2:] / widths[1:]))
+    triangles = triangles.astype(np.float32)  # librosa rounds here, then scales
+    return (triangles * (2.0 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def periodic_hann(length: int) -> np.ndarray:
+    """float64 periodic Hann window, summed as scipy's `get_window("hann", length)` sums it."""
+    return 0.5 + 0.5 * np.cos(np.linspace(-np.pi, np.pi, length + 1)[:-1])
 
 
 def mono(signal: np.ndarray) -> np.ndarray:
@@ -26,10 +54,8 @@ def mono(signal: np.ndarray) -> np.ndarray:
 
 def speaker_mel(signal: np.ndarray, bands: int = 40) -> np.ndarray:
     """(frames, bands) mel power frames as Resemblyzer computes them (librosa's melspectrogram:
-    25 ms Hann windows every 10 ms, centred with zero padding, power 2, Slaney mel; no log),
-    every parameter spelled out so a librosa default that changes cannot change them."""
-    mel = librosa.feature.melspectrogram(
-        y=mono(signal), sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, win_length=N_FFT,
-        window="hann", center=True, pad_mode="constant", power=2.0, n_mels=bands, htk=False, norm="slaney",
-    )  # fmt: skip
-    return mel.astype(np.float32).T
+    25 ms Hann windows every 10 ms, centred with zero padding, power 2, Slaney mel; no log)."""
+    padded = np.pad(mono(signal), N_FFT // 2)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
+    power = np.abs(np.fft.rfft(frames * periodic_hann(N_FFT), axis=-1).astype(np.complex64)) ** 2.0
+    return power @ mel_filters(bands).T
