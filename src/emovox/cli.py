@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 import warnings
@@ -149,9 +150,15 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
+def one_line(text: object) -> str:
+    """`text` on one line: a newline or other control character in a file name is shown escaped
+    (`\\n`), so each file stays one line of the output."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(text))
+
+
 def _report_error(error: EmovoxError) -> None:
     """One form for every error: `emovox: error: <reason>` on stderr (the reason names the file)."""
-    print(f"emovox: error: {error}", file=sys.stderr)
+    print(f"emovox: error: {one_line(error)}", file=sys.stderr)
 
 
 def _prediction_inputs(inputs: list[str]) -> list[str | EmovoxError]:
@@ -187,14 +194,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"path": path, "segments": [s.to_dict() for s in segments]}))
                 continue
-            print(path)
+            print(one_line(path))
             for s in segments:
                 print(f"  {s.start:8.2f} - {s.end:8.2f} s  {verdict(s.prediction)}")
         return 1 if failed else 0
     show_progress = not args.quiet and not args.json and len(paths) > 1
     results = predictor.predict_many(paths, jobs=args.jobs, progress=show_progress, errors="return",
                                      adapt=args.adapt)  # fmt: skip
-    width = max((len(path) for path in paths), default=0)
+    width = max((len(one_line(path)) for path in paths), default=0)
     for path, result in zip(paths, results, strict=True):
         if isinstance(result, EmovoxError):
             failed.append(result)
@@ -202,7 +209,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         elif args.json:
             print(json.dumps({"path": path, **result.to_dict()}))
         else:
-            print(f"{path:<{width}}  {verdict(result)}")
+            print(f"{one_line(path):<{width}}  {verdict(result)}")
     return 1 if failed else 0
 
 
@@ -226,11 +233,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from emovox.artifact.ensemble import member_directories
-    from emovox.artifact.export import export_model
-    from emovox.artifact.graphs import ExportFormat, bind_onnx
+    from emovox.artifact.graphs import ExportFormat, bind_onnx, logistic_onnx
     from emovox.artifact.store import load_model
     from emovox.inference import resolve_model
-    from emovox.models.classical import GRIDS
 
     fmt = ExportFormat(args.format)
     source = resolve_model(args.model)
@@ -239,10 +244,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ConfigError("--out is for a single model; an ensemble's members are exported in place")
     for directory in member_directories(source) if ensemble else [source]:
         artifact = load_model(directory)
-        if artifact.model_name in GRIDS:
-            print(f"{directory}: {artifact.model_name} is numpy arrays already; nothing to export")
-            continue
-        out = export_model(artifact, fmt, args.out or directory / fmt.filename)
+        out = Path(args.out or directory / fmt.filename)
+        if artifact.model_name == "logreg" and fmt is ExportFormat.ONNX:  # no PyTorch needed
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(logistic_onnx(artifact))
+        elif not artifact.is_network:
+            raise ConfigError(f"{directory}: {artifact.model_name} models do not export (logreg: ONNX; "
+                              "networks: ONNX and TorchScript)")  # fmt: skip
+        else:
+            from emovox.artifact.export import export_model
+
+            out = export_model(artifact, fmt, out)
         if fmt is ExportFormat.ONNX and not args.out:  # inside the directory: bound to its weights
             bind_onnx(directory, out)
         print(f"{artifact.model_name} -> {out}")
@@ -250,7 +262,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from emovox.service import ServiceLimits, serve
+    from emovox.service import ServiceAccess, ServiceLimits, serve
 
     limits = ServiceLimits(
         max_upload_bytes=args.max_upload_mb * 1024 * 1024,
@@ -260,8 +272,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         idle_timeout_seconds=args.idle_timeout,
         read_timeout_seconds=args.read_timeout,
     )
-    serve(args.model, args.host, args.port, args.backend, limits)
+    token = args.token or os.environ.get("EMOVOX_TOKEN") or None
+    serve(
+        args.model, args.host, args.port, args.backend, limits, ServiceAccess(token, tuple(args.allow_origin))
+    )
     return 0
+
+
+def port_number(text: str) -> int:
+    """A TCP port for argparse: 1 to 65535 (0 would be any free port, which no one could find)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {port}")
+    return port
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -406,7 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="HTTP/WebSocket service and web page")
     model_args(serve)
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=port_number, default=8000)
+    serve.add_argument(
+        "--token",
+        default=None,
+        help="access token the API and streams require (default: $EMOVOX_TOKEN; none: open)",
+    )
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="another web page's origin (https://host:port) allowed to call it")  # fmt: skip
     serve.add_argument("--max-upload-mb", type=int, default=20)
     serve.add_argument("--max-audio-seconds", type=float, default=120.0)
     serve.add_argument("--max-streams", type=int, default=0,

@@ -18,9 +18,18 @@ class AudioTooLongError(AudioError):
     """Audio longer than the configured cap (a service answers 413)."""
 
 
+class AudioTooShortError(AudioError):
+    """Decodable audio shorter than one analysis frame (a service answers 422)."""
+
+
 class NoSoundError(AudioError):
     """Decodable audio with nothing to judge: digital silence, or not one whole 25 ms frame with
     sound in it (a service answers 422)."""
+
+
+class NoSpeechError(NoSoundError):
+    """Sound, but no speech in it (noise, hum, tones, music, clicks): nothing whose emotion could
+    be judged (a service answers 422)."""
 
 
 class CorpusError(EmovoxError):

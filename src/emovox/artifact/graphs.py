@@ -83,3 +83,34 @@ def bound_onnx(directory: str | Path) -> bytes | None:
             f"{graph_path}: exported from other weights or settings than this directory's; {again}"
         )
     return graph
+
+
+def logistic_onnx(artifact: ModelArtifact) -> bytes:
+    """A logistic-regression model as an ONNX graph without PyTorch, like a network's vector
+    graph: `features` (batch, dim) -> `probabilities` (batch, classes), the scaler inside (the
+    model's temperature, in metadata.json, is applied after it, as emovox does)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model, scaler = artifact.model, artifact.scaler
+    constants = {"mean": scaler.mean, "std": scaler.std, "coef": model.coef.T, "intercept": model.intercept}
+    initializers = [numpy_helper.from_array(np.asarray(v, np.float32), name) for name, v in constants.items()]
+    nodes = [
+        helper.make_node("Sub", ["features", "mean"], ["centred"]),
+        helper.make_node("Div", ["centred", "std"], ["scaled"]),
+        helper.make_node("MatMul", ["scaled", "coef"], ["product"]),
+        helper.make_node("Add", ["product", "intercept"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+    ]
+    dim, classes = artifact.extractor.dim, len(artifact.labels)
+    graph = helper.make_graph(
+        nodes,
+        f"emovox-{artifact.model_name}",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", dim])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", classes])],
+        initializers,
+    )
+    onnx_model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(onnx_model)
+    return onnx_model.SerializeToString()

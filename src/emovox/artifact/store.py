@@ -30,6 +30,7 @@ from emovox.corpora import LANGUAGES, LICENCES
 from emovox.errors import EmovoxError
 from emovox.features import FeatureExtractor, get_extractor
 from emovox.models.classical import GRIDS, ArrayModel, LogisticModel, SvmModel, from_arrays
+from emovox.tensorfile import declared_shapes, mismatched
 from emovox.training.calibration import Calibration
 from emovox.training.scaler import Standardizer
 
@@ -211,6 +212,11 @@ def load_model(directory: str | Path) -> ModelArtifact:
         audio = AudioConfig(**config["audio"])
     except (EmovoxError, TypeError) as exc:
         raise ArtifactError(f"{config_path}: {exc}") from None
+    if audio.sample_rate != extractor.sample_rate:  # the features are only defined at their own rate
+        raise ArtifactError(f"{config_path}: audio.sample_rate {audio.sample_rate}; {extractor.name} "
+                            f"features are computed at {extractor.sample_rate} Hz")  # fmt: skip
+    if audio.max_seconds is None:
+        raise ArtifactError(f"{config_path}: audio.max_seconds must be a number of seconds (the input's cap)")
     if config["features"].get("version") != extractor.version:
         raise ArtifactError(
             f"{config_path}: features.version {config['features'].get('version')!r}; this emovox computes "
@@ -229,6 +235,28 @@ def load_model(directory: str | Path) -> ModelArtifact:
         )
     name = config["model"]["name"]
     classical = name in GRIDS
+    dim, classes = extractor.dim, len(labels)
+    _declared(
+        source / "scaler.safetensors",
+        {"mean": (dim,), "std": (dim,)},
+        f"the scaler does not fit {extractor.name}",
+    )
+    fits = f"weights do not fit {name}"
+    network = None
+    if classical:
+        _declared(source / "weights.safetensors", {"coef": (classes, dim), "intercept": (classes,)}
+                  if name == "logreg" else {}, fits)  # fmt: skip
+    else:
+        try:
+            from emovox.models.registry import build_model  # sizes checked: no config asks for much
+        except ImportError:
+            raise needs_torch(str(source), "a neural network") from None
+        try:
+            network = build_model(name, dim, classes, config["model"]["params"])
+        except EmovoxError as exc:
+            raise ArtifactError(f"{config_path}: {exc}") from None
+        shapes = {k: tuple(v.shape) for k, v in network.state_dict().items()}
+        _declared(source / "weights.safetensors", shapes, fits)
     try:
         scaler_arrays = load_numpy(source / "scaler.safetensors")
         weights = (load_numpy if classical else _load_tensors)(source / "weights.safetensors")
@@ -244,22 +272,34 @@ def load_model(directory: str | Path) -> ModelArtifact:
         )
     if not np.all(scaler.std > 0):
         raise ArtifactError(f"{source / 'scaler.safetensors'}: 'std' must be > 0 everywhere")
-    model = _classical_model(source, name, weights, extractor.dim, len(labels)) if classical else None
-    if model is None:
-        from emovox.models.registry import build_model
-
+    model = _classical_model(source, name, weights, extractor.dim, len(labels)) if classical else network
+    if network is not None:
         try:
-            model = build_model(name, extractor.dim, len(labels), config["model"]["params"])
-        except EmovoxError as exc:
-            raise ArtifactError(f"{config_path}: {exc}") from None
-        try:
-            model.load_state_dict(weights, strict=True)
+            network.load_state_dict(weights, strict=True)
         except RuntimeError as exc:
             raise ArtifactError(f"{source}: weights do not fit {name}: {exc}") from exc
-        model.eval()
+        network.eval()
     return ModelArtifact(
         model, config["model"]["name"], config["model"]["params"], extractor, audio, scaler, labels, metadata,
     )  # fmt: skip
+
+
+def _declared(path: Path, expected: dict[str, tuple[int, ...]], what: str) -> None:
+    """Refuse, from the header alone, a tensor file with a tensor of another shape than `expected`
+    (`what` does not fit) or asking for more memory than any model holds: before anything is
+    allocated. Missing tensors are left to the checks after loading."""
+    if not path.is_file():
+        raise ArtifactError(f"{path.parent}: missing {path.name}")
+    try:
+        declared = declared_shapes(path)
+    except (OSError, ValueError) as exc:
+        raise ArtifactError(f"{path}: cannot read it as safetensors ({exc})") from None
+    problem = mismatched(
+        {k: v for k, v in declared.items() if k in expected},
+        {k: v for k, v in expected.items() if k in declared},
+    )
+    if problem:
+        raise ArtifactError(f"{path}: {what}: {problem}")
 
 
 def _load_tensors(path: Path) -> dict[str, Any]:

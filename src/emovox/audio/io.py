@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import stat
+import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -16,7 +19,7 @@ import soxr
 
 from emovox.audio.config import AudioConfig
 from emovox.audio.framing import trim_silence
-from emovox.errors import AudioError, AudioTooLongError, NoSoundError
+from emovox.errors import AudioError, AudioTooLongError, AudioTooShortError, NoSoundError
 
 AudioSource = str | os.PathLike[str] | bytes | BinaryIO
 
@@ -25,6 +28,9 @@ AUDIO_EXTENSIONS = frozenset(
 )
 
 DEFAULT_AUDIO = AudioConfig()
+# The smallest step of 24-bit PCM (-144 dBFS): a signal whose loudest sample is below it holds no
+# sound any recording can carry, and scaling it up to full scale would overflow float32.
+QUIETEST_PEAK = 2.0**-23
 
 
 def describe(source: AudioSource | np.ndarray) -> str:
@@ -124,19 +130,67 @@ class _Decoder:
         """(block of float32 (frames, channels), sample rate), checked before and while decoding
         (a header may understate the length)."""
         try:
-            with sf.SoundFile(self.source) as f:
-                self.check(f.frames, f.samplerate, f.channels)
-                decoded = 0
-                for block in f.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
-                    decoded += len(block)
-                    self.check(decoded, f.samplerate, f.channels)
-                    yield block, f.samplerate
+            if looks_like_mpeg(self.source):  # decoded whole, while libmpg123's notes are kept off stderr
+                with mpeg_notes_dropped():
+                    blocks = list(self._checked_blocks())
+                yield from blocks
+            else:
+                yield from self._checked_blocks()
         except AudioError:
             raise
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
             raise AudioError(f"{self.name}: not readable as audio ({decoder_reason(exc)})") from exc
         except OSError as exc:
             raise AudioError(f"{self.name}: cannot be read ({exc.strerror or exc})") from exc
+
+    def _checked_blocks(self) -> Iterator[tuple[np.ndarray, int]]:
+        with sf.SoundFile(self.source) as f:
+            self.check(f.frames, f.samplerate, f.channels)
+            decoded = 0
+            for block in f.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
+                decoded += len(block)
+                self.check(decoded, f.samplerate, f.channels)
+                yield block, f.samplerate
+
+
+def looks_like_mpeg(source: str | os.PathLike[str] | BinaryIO) -> bool:
+    """An ID3 tag or an MPEG audio frame's sync word first (the input stays where it was)."""
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            head = f.read(3)
+    elif source.seekable():
+        where = source.tell()
+        head = source.read(3)
+        source.seek(where)
+    else:
+        return False
+    return head == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0)
+
+
+_STDERR = threading.Lock()
+
+
+@contextlib.contextmanager
+def mpeg_notes_dropped() -> Iterator[None]:
+    """libmpg123 (inside libsndfile) writes its notes on damaged MP3 frames straight to the
+    process's stderr, which a user would read as an emovox error: meanwhile stderr goes to a
+    file, and what else was written there (another thread's) is passed on afterwards."""
+    with _STDERR, tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            kept = [
+                line
+                for line in sink.read().splitlines(keepends=True)
+                if not line.startswith(b"[src/libmpg123/")
+            ]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 def read_audio(
@@ -204,13 +258,17 @@ def prepare_signal(signal: np.ndarray, sample_rate: int, config: AudioConfig = D
     if sample_rate != config.sample_rate:
         x = soxr.resample(x, sample_rate, config.sample_rate, quality="HQ").astype(np.float32)
     if len(x) < config.min_samples:
-        raise AudioError(
+        raise AudioTooShortError(
             f"audio is {1000 * len(x) / config.sample_rate:.1f} ms long, shorter than one "
             f"{1000 * config.frame_length / config.sample_rate:.0f} ms frame"
         )
     peak = float(np.max(np.abs(x)))
     if peak == 0.0:
         raise NoSoundError("audio is digital silence (every sample is zero)")
+    if peak < QUIETEST_PEAK:
+        raise NoSoundError(
+            f"audio holds no sound: its loudest sample ({peak:.3g}) is below 24-bit audio's smallest step"
+        )
     if config.trim_silence:
         x = trim_silence(x, config)
     if config.peak_normalise:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from emovox.errors import EmovoxError
+from emovox.tensorfile import declared_shapes, mismatched
 
 if TYPE_CHECKING:
     import torch
@@ -58,9 +59,14 @@ def write_weights(
     path = folder / WEIGHTS_FILE
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(path))
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    manifest = {"file": WEIGHTS_FILE, "bytes": path.stat().st_size, "sha256": sha256_of(path), **about}
-    (folder / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+    write_manifest(path, about)
     return path
+
+
+def write_manifest(path: Path, about: dict[str, Any]) -> None:
+    """The folder's weights.json for the model file `path`: its size and hash next to `about`."""
+    manifest = {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_of(path), **about}
+    (path.parent / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -77,36 +83,50 @@ def read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_weights(folder: str | Path, expected: Mapping[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
-    """The folder's tensors as float32, after checking size, hash, names and shapes."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    folder = Path(folder)
+def checked_file(folder: Path) -> Path:
+    """The model file a folder's manifest names, after checking it is there at its size (the
+    hash is checked by the caller, after any cheaper check of its own)."""
     manifest = read_json(folder / MANIFEST_FILE)
-    path = folder / WEIGHTS_FILE
+    name = manifest.get("file")
+    if not isinstance(name, str) or Path(name).name != name:
+        raise WeightsError(f"{folder / MANIFEST_FILE}: 'file' must name a file of the folder, got {name!r}")
+    path = folder / name
     if not path.is_file():
         raise WeightsError(f"{path}: missing (expected {manifest.get('bytes')} bytes)")
     size = path.stat().st_size
     if size != manifest.get("bytes"):
         raise WeightsError(f"{path}: {size} bytes, expected {manifest.get('bytes')} (truncated or replaced?)")
+    return path
+
+
+def checked_hash(path: Path) -> None:
+    expected = read_json(path.parent / MANIFEST_FILE).get("sha256")
     digest = sha256_of(path)
-    if digest != manifest.get("sha256"):
-        raise WeightsError(f"{path}: sha256 {digest}, expected {manifest.get('sha256')}")
+    if digest != expected:
+        raise WeightsError(f"{path}: sha256 {digest}, expected {expected}")
+
+
+def load_weights(folder: str | Path, expected: Mapping[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    """The folder's tensors as float32, after checking size, names and shapes (from the header,
+    before anything is read), then the hash."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    path = folder / WEIGHTS_FILE
+    if checked_file(folder) != path:
+        raise WeightsError(f"{folder / MANIFEST_FILE}: names another file than {WEIGHTS_FILE}")
+    try:
+        problem = mismatched(declared_shapes(path), expected)
+    except (ValueError, OSError) as exc:
+        raise WeightsError(f"{path}: not a safetensors file ({exc})") from None
+    if problem:  # refused from the header: nothing is read into memory for a wrong file
+        raise WeightsError(f"{path}: {problem}")
+    checked_hash(path)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError) as exc:
         raise WeightsError(f"{path}: not a safetensors file ({exc})") from None
-    missing = sorted(set(expected) - set(tensors))
-    if missing:
-        raise WeightsError(
-            f"{path}: missing tensors {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
-        )
-    for name, shape in expected.items():
-        if tuple(tensors[name].shape) != tuple(shape):
-            raise WeightsError(
-                f"{path}: {name} has shape {tuple(tensors[name].shape)}, expected {tuple(shape)}"
-            )
     return {name: tensors[name].float() for name in expected}
 
 

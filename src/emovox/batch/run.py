@@ -7,7 +7,11 @@ files."""
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
+import signal
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -22,7 +26,7 @@ from tqdm import tqdm
 
 from emovox.audio.io import check_audio_path
 from emovox.batch.inputs import expand_inputs
-from emovox.batch.table import Row, open_output
+from emovox.batch.table import Row, file_key, modified, open_output
 from emovox.engines import ray_map
 from emovox.errors import AudioError, ConfigError, EmovoxError
 from emovox.inference import EmotionPredictor, Prediction
@@ -44,6 +48,11 @@ class BatchOptions:
     def __post_init__(self) -> None:
         if self.workers < 0 or self.batch_size < 0:
             raise ConfigError("workers and batch_size must be >= 0")
+        if self.engine == "local" and self.workers > max_workers():
+            raise ConfigError(
+                f"--workers {self.workers}: at most {max_workers()} on this machine (4 per core; each "
+                "worker holds the model, about 0.5 GB)"
+            )
         if self.engine not in ("local", "ray"):
             raise ConfigError(f"engine must be local or ray, got {self.engine!r}")
         if self.ray_address and self.engine != "ray":
@@ -54,6 +63,11 @@ class BatchOptions:
     def task_size(self) -> int:
         """Files per task: Ray's scheduling costs ~10 ms a task, so its tasks are larger."""
         return self.batch_size or (256 if self.engine == "ray" else 32)
+
+
+def max_workers() -> int:
+    """The most local worker processes a job may start: 4 per core (more only contend)."""
+    return 4 * (os.cpu_count() or 1)
 
 
 def prediction_columns(prediction: Prediction) -> dict[str, Any]:
@@ -70,7 +84,7 @@ def file_rows(predictor: EmotionPredictor, path: str, timeline: bool) -> list[Ro
     """One file's rows: one, or one per segment; a file that fails is one row with its error. A
     path that is no regular file (a FIFO, a device, a socket, a directory) fails before anything
     opens it: opening a FIFO would wait for a writer forever."""
-    base: Row = {"path": path, "duration_s": None, "error": ""}
+    base: Row = {"path": path, "duration_s": None, "modified": modified(path), "error": ""}
     try:
         check_audio_path(Path(path))
     except AudioError as exc:
@@ -78,15 +92,16 @@ def file_rows(predictor: EmotionPredictor, path: str, timeline: bool) -> list[Ro
     with contextlib.suppress(Exception):  # unreadable: the prediction below says why, in plain words
         base["duration_s"] = sf.info(path).duration
     try:
-        if timeline:
+        if timeline:  # a recording with no stretch to judge is one row without a label: done, not failed
             return [{**base, "start": s.start, "end": s.end, **prediction_columns(s.prediction)}
-                    for s in predictor.timeline(path)]  # fmt: skip
+                    for s in predictor.timeline(path)] or [base]  # fmt: skip
         return [{**base, **prediction_columns(predictor.predict(path))}]
     except EmovoxError as exc:
         return [{**base, "error": str(exc)}]
 
 
 _worker: EmotionPredictor | None = None
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def load_worker(model: str) -> None:
@@ -100,6 +115,18 @@ def load_worker(model: str) -> None:
     _worker = EmotionPredictor.load(model, backend="onnx")
 
 
+def local_worker(model: str, job: int) -> None:
+    """A local worker: ended with the job's process whatever ends it (Linux: a parent-death
+    signal, so a SIGKILLed job leaves no worker behind), then `load_worker`."""
+    if sys.platform == "linux":
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != job:  # the job died before the signal was asked for
+            os._exit(1)
+    load_worker(model)
+
+
 def predict_paths(paths: list[str], timeline: bool) -> list[Row]:
     assert _worker is not None, "worker not initialised"
     return [row for path in paths for row in file_rows(_worker, path, timeline)]
@@ -111,11 +138,15 @@ def batches(paths: Sequence[str], size: int) -> Iterator[list[str]]:
 
 
 def local_results(options: BatchOptions, pending: list[str]) -> Iterator[tuple[int, list[Row]]]:
-    """(files, rows) per batch, in input order, from local worker processes."""
-    workers = options.workers or os.cpu_count() or 1
-    with ProcessPoolExecutor(workers, initializer=load_worker, initargs=(options.model,)) as pool:
+    """(files, rows) per batch, in input order, from local worker processes (no more than there
+    are batches). Stopped early (an error, Ctrl-C, SIGTERM), the workers are ended at once."""
+    chunks = list(batches(pending, options.task_size()))
+    workers = max(1, min(options.workers or os.cpu_count() or 1, len(chunks)))
+    pool = ProcessPoolExecutor(workers, initializer=local_worker, initargs=(options.model, os.getpid()))
+    finished = False
+    try:
         in_flight: deque[tuple[int, Future[list[Row]]]] = deque()
-        for chunk in batches(pending, options.task_size()):
+        for chunk in chunks:
             in_flight.append((len(chunk), pool.submit(predict_paths, chunk, options.timeline)))
             if len(in_flight) >= 2 * workers:  # a bounded window: memory stays flat
                 count, future = in_flight.popleft()
@@ -123,14 +154,48 @@ def local_results(options: BatchOptions, pending: list[str]) -> Iterator[tuple[i
         while in_flight:
             count, future = in_flight.popleft()
             yield count, future.result()
+        finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=not finished)
+        if not finished:
+            for worker in multiprocessing.active_children():
+                worker.terminate()
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds like Ctrl-C: workers ended, the parts written kept
+
+
+def pending_paths(options: BatchOptions) -> list[str]:
+    """Every input file, in order; a ConfigError when there are none, or when the output is one
+    of the inputs (a manifest would be replaced before it was read)."""
+    paths = list(expand_inputs(list(options.inputs)))
+    if not paths:
+        raise ConfigError(f"nothing to predict: no audio files in {', '.join(map(str, options.inputs))}")
+    out = file_key(str(options.out))
+    if out in {file_key(str(item)) for item in options.inputs} | {file_key(path) for path in paths}:
+        raise ConfigError(f"{options.out}: is one of the inputs; write the table somewhere else")
+    return paths
 
 
 def run_batch(options: BatchOptions) -> dict[str, Any]:
-    """Predict every input file into `options.out`; the summary says how many and how many failed."""
+    """Predict every input file into `options.out`; the summary says how many and how many failed.
+    SIGTERM (in the main thread) stops it as Ctrl-C does."""
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _terminated)
+        try:
+            return _run(options)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    return _run(options)
+
+
+def _run(options: BatchOptions) -> dict[str, Any]:
     started = time.perf_counter()
-    labels = EmotionPredictor.load(options.model).labels  # PyTorch: no graph export just for labels
+    paths = pending_paths(options)
+    labels = EmotionPredictor.load(options.model).labels  # the torch backend: no export for the labels
     output = open_output(options.out, labels, options.timeline, options.resume)
-    pending = [path for path in expand_inputs(list(options.inputs)) if path not in output.done]
+    pending = [path for path in paths if file_key(path) not in output.done]
     if options.engine == "ray":
         chunks = list(batches(pending, options.task_size()))
         predict = partial(predict_paths, timeline=options.timeline)
@@ -139,10 +204,15 @@ def run_batch(options: BatchOptions) -> dict[str, Any]:
         results: Iterator[tuple[int, list[Row]]] = zip(map(len, chunks), predicted, strict=True)
     else:
         results = local_results(options, pending)
-    with tqdm(total=len(pending), desc="batch", unit="file", disable=not options.progress) as bar:
-        for count, rows in results:
-            output.write(rows)
-            bar.update(count)
-    output.close()
+    complete = False
+    try:
+        with tqdm(total=len(pending), desc="batch", unit="file", disable=not options.progress) as bar:
+            for count, rows in results:
+                output.write(rows)
+                bar.update(count)
+        complete = True
+    finally:
+        getattr(results, "close", lambda: None)()  # a generator stopped early ends its workers now
+        output.close(complete)
     return {"files": len(output.done), "predicted_now": len(pending), "failed": output.failed,
             "seconds": time.perf_counter() - started, "out": str(options.out)}  # fmt: skip

@@ -4,6 +4,7 @@ model or ensemble directory, with PyTorch or onnxruntime underneath."""
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,8 @@ from emovox.artifact.store import ArtifactError, ModelArtifact
 from emovox.audio import AudioConfig, load_audio, prepare_signal
 from emovox.audio.framing import has_sound_frame
 from emovox.audio.io import describe
-from emovox.errors import AudioError, EmovoxError, EmovoxWarning, NoSoundError
+from emovox.backbones.vad import SpeechRule, speech_detector
+from emovox.errors import AudioError, EmovoxError, EmovoxWarning, NoSoundError, NoSpeechError
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.backends import BackendName, Member, make_member
 from emovox.inference.result import Prediction, Segment
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 AudioInput = str | os.PathLike[str] | bytes | BinaryIO | np.ndarray
 BUNDLED = ("default",)
+MAX_CARD_BYTES = 1024 * 1024
+MIN_ADAPTATION_CLIPS = 2
 
 
 def bundled_path(name: str) -> Path:
@@ -70,6 +74,7 @@ class EmotionPredictor:
         else:
             self.members = [make_member(model, backend, directory)]
         self.calibration = Calibration.from_metadata(model.metadata)
+        self.speech: SpeechRule | None = SpeechRule()  # what counts as speech; None: judge any sound
 
     @classmethod
     def load(
@@ -123,9 +128,24 @@ class EmotionPredictor:
         }
 
     def card(self) -> str | None:
-        """The model card (Markdown) of the loaded directory, or None when it has none."""
-        path = self.directory / "MODEL_CARD.md" if self.directory else None
-        return path.read_text(encoding="utf-8") if path and path.is_file() else None
+        """The model card (Markdown) of the loaded directory, or None when it has none. Only a
+        regular file inside the directory of at most `MAX_CARD_BYTES` is read (a link pointing
+        elsewhere is refused: the card is served to anyone who asks)."""
+        if self.directory is None:
+            return None
+        path = self.directory / "MODEL_CARD.md"
+        if not path.is_file():
+            return None
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.directory.resolve()):
+            raise ArtifactError(f"{path}: points outside the model directory; not served")
+        size = resolved.stat().st_size
+        if size > MAX_CARD_BYTES:
+            raise ArtifactError(f"{path}: {size} bytes, over the {MAX_CARD_BYTES}-byte limit for a card")
+        try:
+            return resolved.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ArtifactError(f"{path}: not UTF-8 text") from None
 
     # -- clips ------------------------------------------------------------------------------
 
@@ -146,10 +166,14 @@ class EmotionPredictor:
         """Each feature set the members read, computed once, for a prepared signal.
 
         `NoSoundError` when no whole 25 ms frame is anything but digital silence (e.g. zeros with
-        one click): frame models would get no frame, utterance statistics nothing to summarise."""
+        one click): frame models would get no frame, utterance statistics nothing to summarise;
+        `NoSpeechError` when the voice-activity detector finds no speech (`speech`, see
+        `emovox.backbones.vad`; set it to None to judge any sound)."""
         audio = self.audio
         if not has_sound_frame(signal, audio.frame_length, audio.hop_length):
             raise NoSoundError("no sound to judge: every 25 ms frame is digital silence")
+        if self.speech is not None and not self.speech.has_speech(speech_detector().probabilities(signal)):
+            raise NoSpeechError("no speech found (noise, hum, tones or music): no emotion to judge")
         out: dict[str, np.ndarray] = {}
         for member in self.members:
             if member.extractor.name not in out:
@@ -205,9 +229,23 @@ class EmotionPredictor:
         """Normalisation statistics from unlabelled recordings of one speaker or set-up (see
         `emovox.inference.adaptation`), to pass to `predict` / `timeline` or a stream."""
         self.warn_if_not_adaptable()
+        return self.adaptation_of([self.clip_features(source, sample_rate) for source in sources])
+
+    def adaptation_of(self, clips: Sequence[dict[str, np.ndarray]]) -> Adaptation:
+        """Adaptation statistics of clips' features; empty (changing nothing), with a note, for
+        fewer than `MIN_ADAPTATION_CLIPS`: one clip says nothing of its speaker, and normalising
+        it against itself would only move its answer."""
         adaptation = Adaptation()
-        for source in sources:
-            adaptation.add(self.clip_features(source, sample_rate))
+        if len(clips) < MIN_ADAPTATION_CLIPS:
+            warnings.warn(
+                f"adaptation needs at least {MIN_ADAPTATION_CLIPS} clips of one speaker or set-up; "
+                f"with {len(clips)} it is not applied",
+                EmovoxWarning,
+                stacklevel=3,
+            )
+            return adaptation
+        for clip in clips:
+            adaptation.add(clip)
         return adaptation
 
     def predict_many(
@@ -247,10 +285,7 @@ class EmotionPredictor:
         bar.close()
         adaptation = None
         if adapt:
-            adaptation = Adaptation()
-            for item in computed:
-                if not isinstance(item, EmovoxError):
-                    adaptation.add(item)
+            adaptation = self.adaptation_of([item for item in computed if not isinstance(item, EmovoxError)])
 
         def judge(item: dict[str, np.ndarray] | EmovoxError) -> Prediction | EmovoxError:
             if isinstance(item, EmovoxError):
@@ -287,24 +322,27 @@ class EmotionPredictor:
         return self.timeline_of(signal, segments, adapt)
 
     def timeline_of(
-        self, signal: np.ndarray, segments: SegmentConfig | None = None, adapt: bool = False
+        self,
+        signal: np.ndarray,
+        segments: SegmentConfig | None = None,
+        adapt: bool = False,
+        stop: threading.Event | None = None,
     ) -> list[Segment]:
-        """`timeline` of a recording already read with `signal(..., config=timeline_audio(...))`."""
+        """`timeline` of a recording already read with `signal(..., config=timeline_audio(...))`.
+        `stop`: once set (the asker has gone), the work ends at the next segment with what it has."""
         if adapt:
             self.warn_if_not_adaptable()
         rate = self.audio.sample_rate
         pieces = []
         for start, end in speech_segments(signal, rate, segments or SegmentConfig()):
+            if stop is not None and stop.is_set():
+                break
             try:
                 prepared = prepare_signal(signal[round(start * rate) : round(end * rate)], rate, self.audio)
                 pieces.append((start, end, self.features(prepared)))
             except AudioError:  # a stretch too short or without sound: nothing to judge
                 continue
-        adaptation = None
-        if adapt:
-            adaptation = Adaptation()
-            for _, _, features in pieces:
-                adaptation.add(features)
+        adaptation = self.adaptation_of([features for _, _, features in pieces]) if adapt else None
         return [
             Segment(start, end, self.judge(self.classify(features, adaptation)))
             for start, end, features in pieces

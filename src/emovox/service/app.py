@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, WebSocket
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -22,9 +24,11 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
 
 from emovox import __version__
+from emovox.artifact.store import ArtifactError
 from emovox.audio import AudioConfig
-from emovox.errors import AudioError, AudioTooLongError, EmovoxError, NoSoundError
+from emovox.errors import AudioError, AudioTooLongError, AudioTooShortError, EmovoxError, NoSoundError
 from emovox.inference import EmotionPredictor
+from emovox.service.access import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHORIZED, ServiceAccess
 from emovox.service.limits import ServiceLimits
 from emovox.service.streams import LiveStream, stream_capacity
 
@@ -47,6 +51,9 @@ Over capacity the server closes with 1013 at once; bad messages close with 1003 
 data) or 1009 (too big), a stream far slower than real time with 1008, each after an
 `{"error": ...}` message; an idle stream gets its final message and is closed. A client may
 send ahead of real time (a burst, then a few times real time): faster senders are slowed down.
+A service started with an access token closes a stream that does not offer it (as the
+subprotocol `emovox.token.TOKEN`, beside `emovox`) with 4401; a page of another origin than
+the service's own (unless allowed) is closed with 4403.
 """
 
 
@@ -63,7 +70,7 @@ def error_response(status: int, message: str) -> JSONResponse:
 def status_for(exc: EmovoxError) -> int:
     if isinstance(exc, AudioTooLongError):
         return 413
-    if isinstance(exc, NoSoundError):  # decodable, but nothing to judge
+    if isinstance(exc, NoSoundError | AudioTooShortError):  # decodable, but nothing to judge
         return 422
     if isinstance(exc, AudioError):
         return 415
@@ -143,8 +150,11 @@ class Capacity:
             self.leave()
 
 
-def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None) -> FastAPI:
+def create_app(
+    predictor: EmotionPredictor, limits: ServiceLimits | None = None, access: ServiceAccess | None = None
+) -> FastAPI:
     limits = limits or ServiceLimits()
+    access = access or ServiceAccess()
     workers = ThreadPoolExecutor(limits.worker_threads, thread_name_prefix="emovox-worker")
     max_streams = limits.max_streams or stream_capacity(predictor)
 
@@ -153,12 +163,18 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
         yield
         workers.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(
+    app = FastAPI(  # no /docs or /redoc: their pages load scripts from a CDN; /openapi.json stays
         title="emovox",
         version=__version__,
         description="Speech emotion recognition. " + WS_PROTOCOL,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
+    if access.allowed_origins:  # other pages allowed: answer their preflights and let them read
+        headers = ["Authorization", "Content-Type"]
+        app.add_middleware(CORSMiddleware, allow_origins=list(access.allowed_origins),
+                           allow_methods=["GET", "POST"], allow_headers=headers)  # fmt: skip
     app.state.max_streams = max_streams
     requests, streams = Capacity(limits.max_concurrent_requests), Capacity(max_streams)
     clip_audio = AudioConfig(**{**predictor.audio.to_dict(), "max_seconds": limits.max_audio_seconds})
@@ -172,6 +188,27 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
         """`work(*args)` in the worker pool; the event loop stays free meanwhile."""
         return await asyncio.get_running_loop().run_in_executor(workers, work, *args)
 
+    async def run_for(request: Request, work: Callable[[threading.Event], T]) -> T:
+        """`work(stop)` in the pool while the client is watched: if it hangs up, `stop` is set (the
+        work ends at its next check and frees its worker and slot) and nobody is answered."""
+        stop = threading.Event()
+        job = asyncio.ensure_future(run(work, stop))
+        while not job.done():
+            await asyncio.wait({job}, timeout=0.25)
+            if not job.done() and await request.is_disconnected():
+                stop.set()
+        result = job.result()
+        if stop.is_set():
+            raise ClientGone()
+        return result
+
+    def allowed(request: Request) -> None:
+        """The `/v1/*` guard: another page's request (403) or one without the token (401)."""
+        if not access.origin_ok(request.headers, request.url.scheme):
+            raise HttpError(403, f"requests from {request.headers.get('origin')} are not allowed")
+        if not access.bearer_ok(request.headers):
+            raise HttpError(401, "this service needs its access token: Authorization: Bearer TOKEN")
+
     @app.exception_handler(HttpError)
     async def _http_error(_: Request, exc: HttpError) -> JSONResponse:
         return error_response(exc.status, str(exc))
@@ -179,6 +216,10 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
     @app.exception_handler(EmovoxError)
     async def _emovox_error(_: Request, exc: EmovoxError) -> JSONResponse:
         return error_response(status_for(exc), str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _starlette_error(_: Request, exc: HTTPException) -> JSONResponse:  # 404, 405, ...
+        return error_response(exc.status_code, str(exc.detail))
 
     @app.exception_handler(ClientGone)
     async def _client_gone(_: Request, __: ClientGone) -> Response:
@@ -199,13 +240,18 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
         return {"status": "ok"}
 
     @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
+    async def models(request: Request) -> dict[str, Any]:
+        allowed(request)
         return {**predictor.describe(), "limits": {**limits.to_dict(), "max_streams": max_streams}}
 
     @app.get("/v1/models/card")
-    async def model_card() -> PlainTextResponse:
+    async def model_card(request: Request) -> PlainTextResponse:
         """The loaded model's card (Markdown, shown as text): data, evaluation, limits."""
-        card = predictor.card()
+        allowed(request)
+        try:
+            card = await run(predictor.card)
+        except ArtifactError as exc:
+            raise HttpError(404, str(exc)) from None
         if card is None:
             raise HttpError(404, "this model directory has no MODEL_CARD.md")
         return PlainTextResponse(card)
@@ -216,33 +262,53 @@ def create_app(predictor: EmotionPredictor, limits: ServiceLimits | None = None)
     async def predict(request: Request) -> dict[str, Any]:
         """An audio file (multipart field `file`, or the raw body) -> `{"class", "label",
         "confidence", "labels", "uncertain"}`."""
+        allowed(request)
         async with requests.admitted(busy):  # the upload counts from its first byte
             data = await audio_bytes(request, limits)
 
-            def work() -> dict[str, Any]:
+            def work(stop: threading.Event) -> dict[str, Any]:
+                if stop.is_set():  # gone while the request waited for a worker
+                    return {}
                 return predictor.predict(data, config=clip_audio, max_samples=clip_samples).to_dict()
 
-            return await run(work)
+            return await run_for(request, work)
 
     @app.post("/v1/timeline")
     async def timeline(request: Request) -> dict[str, Any]:
         """The same input -> `{"segments": [{"start", "end", "class", "label", "confidence",
         "uncertain"}], "labels", "duration"}`."""
+        allowed(request)
         async with requests.admitted(busy):
             data = await audio_bytes(request, limits)
 
-            def work() -> dict[str, Any]:
+            def work(stop: threading.Event) -> dict[str, Any]:
+                if stop.is_set():
+                    return {}
                 signal = predictor.signal(data, config=timeline_audio, max_samples=timeline_samples)
                 duration = len(signal) / timeline_audio.sample_rate
-                segments = predictor.timeline_of(signal)  # read once, not prepared again
+                segments = predictor.timeline_of(signal, stop=stop)  # read once, not prepared again
                 return {"labels": list(predictor.labels), "duration": round(duration, 3),
                         "segments": [s.to_dict() for s in segments]}  # fmt: skip
 
-            return await run(work)
+            return await run_for(request, work)
 
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket) -> None:
-        await websocket.accept()
+        offered = websocket.scope.get("subprotocols", [])
+        await websocket.accept(subprotocol="emovox" if "emovox" in offered else None)
+        scheme = "https" if websocket.url.scheme == "wss" else "http"
+        refusal = (
+            (CLOSE_FORBIDDEN_ORIGIN, f"streams from {websocket.headers.get('origin')} are not allowed")
+            if not access.origin_ok(websocket.headers, scheme)
+            else (CLOSE_UNAUTHORIZED, "this service needs its access token")
+            if not access.token_matches(access.stream_token(offered))
+            else None
+        )
+        if refusal is not None:
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await websocket.send_json({"error": refusal[1]})
+                await websocket.close(code=refusal[0], reason=refusal[1][:120])
+            return
         if not streams.try_enter():
             await websocket.close(code=1013, reason="too many concurrent streams; retry later")
             return

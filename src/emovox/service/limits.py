@@ -8,6 +8,7 @@ predict at once; a stream of a window model keeps at most `max_stream_kept_secon
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import asdict, dataclass, fields
 
@@ -22,6 +23,8 @@ class ServiceLimits:
     max_input_rate_channels: int = 384_000  # decoded samples per second of audio (192 kHz stereo)
     max_concurrent_requests: int = 64  # uploads being received, waiting or predicted; more get 429
     read_timeout_seconds: float = 30.0  # to receive a whole request body; slower gets 408
+    header_timeout_seconds: float = 10.0  # to receive a request's headers; slower is disconnected
+    max_connections: int = 4096  # open at once; past it the oldest still sending headers is dropped
     workers: int = 0  # threads for model work (decoding, features, inference); 0: one per core
     max_streams: int = 0  # live streams at once; 0: estimated at start (`stream_capacity`)
     max_stream_seconds: float = 3600.0  # audio in one stream, then its final message
@@ -36,8 +39,8 @@ class ServiceLimits:
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"service limit {field.name} must be a number, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ConfigError(f"service limit {field.name} must be a finite number, got {value!r}")
             allowed_zero = field.name in ("workers", "max_streams")
             if value < 0 or (value == 0 and not allowed_zero):
                 raise ConfigError(f"service limit {field.name} must be > 0, got {value}")

@@ -77,9 +77,26 @@ function renderLegend(id) {
   }));
 }
 
+// A service started with an access token is opened as /#token=...: the fragment never leaves
+// the browser; the page sends the token with each request and offers it to the live stream.
+const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const authorised = token ? { Authorization: `Bearer ${token}` } : {};
+
+// Why the service closed a live stream, in plain words (close codes of the WebSocket protocol).
+const CLOSED = {
+  1003: "the service could not use what the page sent",
+  1008: "the stream was closed: audio arrived far slower than real time (a slow or interrupted connection?)",
+  1009: "the page sent more audio at once than the service takes",
+  1011: "the service met an error; try again",
+  1013: "the service is busy: it is serving as many live streams as it can. Try again in a moment.",
+  4401: "this service needs its access token: add #token=... to the page's address",
+  4403: "this page is not allowed to use the service",
+};
+
 async function loadModel() {
   try {
-    const response = await fetch("/v1/models");
+    const response = await fetch("/v1/models", { headers: authorised });
+    if (!response.ok) throw new Error((await response.json()).error || `HTTP ${response.status}`);
     const info = await response.json();
     state.labels = info.labels;
     const uar = info.metrics && info.metrics.uar_mean;
@@ -96,7 +113,7 @@ async function loadModel() {
 async function postAudio(path, file) {
   const form = new FormData();
   form.append("file", file, file.name);
-  const response = await fetch(path, { method: "POST", body: form });
+  const response = await fetch(path, { method: "POST", body: form, headers: authorised });
   const body = await response.json();
   if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
   return body;
@@ -256,7 +273,8 @@ async function startRecording() {
   const source = context.createMediaStreamSource(stream);
   const collector = new AudioWorkletNode(context, "pcm-collector");
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const socket = new WebSocket(`${scheme}://${location.host}/v1/stream`);
+  const protocols = token ? ["emovox", `emovox.token.${token}`] : ["emovox"];
+  const socket = new WebSocket(`${scheme}://${location.host}/v1/stream`, protocols);
   socket.binaryType = "arraybuffer";
   socket.onopen = () => {
     socket.send(JSON.stringify({ sample_rate: context.sampleRate, format: "pcm_f32le" }));
@@ -266,7 +284,9 @@ async function startRecording() {
   };
   socket.onmessage = onLiveMessage;
   socket.onclose = (event) => {
-    if (event.code !== 1000 && event.code !== 1005) showError("live-error", `stream closed: ${event.reason || event.code}`);
+    if (event.code !== 1000 && event.code !== 1005) {
+      showError("live-error", CLOSED[event.code] || `stream closed: ${event.reason || event.code}`);
+    }
     stopAudio();
   };
   source.connect(collector);
@@ -306,3 +326,12 @@ $("record-button").addEventListener("click", async () => {
 setUpFileInput();
 loadModel();
 drawChart();
+
+// With a token the card is fetched with it (a plain link cannot send it), then shown as text.
+$("card-link").addEventListener("click", async (event) => {
+  if (!token) return;
+  event.preventDefault();
+  const response = await fetch("/v1/models/card", { headers: authorised });
+  const text = await response.text();
+  window.open(URL.createObjectURL(new Blob([text], { type: "text/plain;charset=utf-8" })), "_blank");
+});

@@ -1,0 +1,79 @@
+"""Is there speech at all? Silero's voice-activity detector (v6, MIT), its whole-sequence ONNX
+graph as the silero-vad package ships it (scripts/convert_backbones.py copies and hash-checks
+it): a speech probability for every 32 ms of a 16 kHz signal, in one onnxruntime call per 16 s.
+
+Emotions are only given for audio with speech in it: noise, hum, tones, music and clicks get
+`NoSpeechError` (a file), are skipped (a timeline's stretch) or give no update (a stream). The
+rule, `SpeechRule`, and its figures on generated non-speech and on the corpora's speech are
+in benchmarks/non_speech.py."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from emovox.backbones.runtime import session
+from emovox.backbones.weights import checked_file, checked_hash, shipped
+
+FRAME = 512  # samples per probability (32 ms at 16 kHz)
+CONTEXT = 64  # samples of the previous frame each frame is given before its own
+BLOCK = 512  # frames per call (16.4 s): memory stays small for an hour-long recording
+STATE = (1, 1, 128)
+
+
+@dataclass(frozen=True)
+class SpeechRule:
+    """A signal has speech when at least `min_seconds` of its 32 ms frames have a speech
+    probability of at least `threshold` (chosen on validation data: benchmarks/non_speech.py)."""
+
+    threshold: float = 0.3
+    min_seconds: float = 0.032
+
+    def has_speech(self, probabilities: np.ndarray) -> bool:
+        return (
+            int(np.count_nonzero(probabilities >= self.threshold)) * FRAME / 16_000 >= self.min_seconds - 1e-9
+        )
+
+
+class SpeechDetector:
+    """Silero VAD over whole signals; one per process (`speech_detector`), usable from threads."""
+
+    def __init__(self, folder: Path) -> None:
+        graph = checked_file(folder)
+        checked_hash(graph)
+        self.session = session(graph)
+
+    def probabilities(self, signal: np.ndarray) -> np.ndarray:
+        """(ceil(len / 512),) speech probabilities, one per 32 ms frame of a 16 kHz signal (the
+        last frame padded with zeros), each frame seen with the 64 samples before it."""
+        frames = -(-len(signal) // FRAME)
+        padded = np.zeros(CONTEXT + frames * FRAME, dtype=np.float32)
+        padded[CONTEXT : CONTEXT + len(signal)] = signal
+        windows = np.lib.stride_tricks.sliding_window_view(padded, CONTEXT + FRAME)[::FRAME][:frames]
+        h, c = np.zeros(STATE, np.float32), np.zeros(STATE, np.float32)
+        out = []
+        for start in range(0, frames, BLOCK):
+            block = np.ascontiguousarray(windows[start : start + BLOCK])
+            probabilities, h, c = self.session.run(None, {"input": block, "h": h, "c": c})
+            out.append(probabilities)
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+_LOADING = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _detector(process: int) -> SpeechDetector:
+    return SpeechDetector(shipped("silero-vad"))
+
+
+def speech_detector() -> SpeechDetector:
+    """The shipped detector, loaded once per process (onnxruntime sessions do not survive a fork)."""
+    import os
+
+    with _LOADING:
+        return _detector(os.getpid())
