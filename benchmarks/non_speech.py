@@ -99,8 +99,6 @@ def non_speech(seed: int, per_kind: int = 8) -> list[tuple[str, np.ndarray]]:
 
 
 def corpus_clips(data: Path, name: str) -> list[str]:
-    if name == "turev":  # isolated words, label folders: the folder reader reads it
-        return sorted(str(p) for p in (data / "turev").rglob("*.flac"))
     return [u.path for u in read_corpus(name, data / name)]
 
 

@@ -218,7 +218,13 @@ def test_manifest_csv_round_trip(tmp_path, emodb: Manifest) -> None:
 
 @pytest.mark.parametrize(
     ("name", "clips", "speakers", "languages"),
-    [("ased", 1257, 65, "am"), ("nemo", 636, 9, "pl"), ("emovo", 336, 6, "it"), ("kor", 180, 13, "ko")],
+    [
+        ("ased", 1257, 65, "am"),
+        ("nemo", 636, 9, "pl"),
+        ("emovo", 336, 6, "it"),
+        ("kor", 180, 13, "ko"),
+        ("turev", 1735, 6, "tr"),
+    ],
 )
 def test_the_other_languages_read_in_full(
     name: str, clips: int, speakers: int, languages: str, capsys
@@ -252,6 +258,15 @@ def test_the_other_languages_reject_misfiled_files_with_reasons(tmp_path) -> Non
     ]
     with pytest.raises(CorpusError, match="2 of 3 files"):
         read_corpus("ased", ased, strict=True)
+
+    turev = tmp_path / "turev"
+    write_clip(turev / "Sad" / "1157_hl_acik.flac")
+    write_clip(turev / "Calm" / "1157_kz_acik.flac")  # an angry word in the calm folder
+    write_clip(turev / "Bored" / "1157_sk_acik.flac")
+    assert sorted(r.reason for r in read_corpus("turev", turev).rejected) == [
+        "folder 'Bored' is not one of Angry, Calm, Happy, Sad",
+        "name says 'angry', folder says 'calm'",
+    ]
 
     emovo = tmp_path / "emovo"
     write_clip(emovo / "f1" / "dis-f1-b1.wav")

@@ -19,6 +19,7 @@ from emovox.corpora.nemo import NemoReader
 from emovox.corpora.ravdess import RavdessReader
 from emovox.corpora.savee import SaveeReader
 from emovox.corpora.tess import TessReader
+from emovox.corpora.turev import TurevReader
 from emovox.errors import CorpusError
 
 READERS: dict[str, Callable[[], CorpusReader]] = {
@@ -31,19 +32,21 @@ READERS: dict[str, Callable[[], CorpusReader]] = {
     "nemo": NemoReader,
     "emovo": EmovoReader,
     "kor": KorReader,
+    "turev": TurevReader,
     "folder": FolderReader,
 }
 CORPUS_NAMES = (*READERS, "csv")
 LANGUAGES = {"ravdess": "English (North American)", "emodb": "German", "tess": "English (Canadian)",
              "cremad": "English (American)", "savee": "English (British)", "ased": "Amharic",
-             "nemo": "Polish", "emovo": "Italian", "kor": "Korean"}  # fmt: skip
+             "nemo": "Polish", "emovo": "Italian", "kor": "Korean",
+             "turev": "Turkish"}  # fmt: skip
 # Terms of use, from each corpus's source (../shared/data/README.md): all are for non-commercial
 # research only, and so is any model trained on them.
 LICENCES = {"ravdess": "CC BY-NC-SA 4.0", "emodb": "free for research (no explicit licence)",
             "ased": "research use only (no licence stated)", "nemo": "CC BY-NC-SA 4.0",
             "emovo": "free for research (no explicit licence)", "kor": "research use only, no commercial use",
             "tess": "CC BY-NC-ND 4.0", "cremad": "Open Database License (ODbL)",
-            "savee": "free for research (no explicit licence)"}  # fmt: skip
+            "savee": "free for research (no explicit licence)", "turev": "CC BY-NC-ND 4.0"}  # fmt: skip
 
 
 def read_corpus(name: str, root: str | Path, strict: bool = False) -> Manifest:

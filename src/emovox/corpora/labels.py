@@ -69,6 +69,7 @@ SHARED_MAPPING: dict[str, dict[str, str]] = {
         "surprise": "surprised",
     },
     "kor": {label: label for label in ("neutral", "happy", "sad", "angry")},
+    "turev": {label: label for label in ("angry", "calm", "happy", "sad")},
     "savee": {
         "neutral": "neutral",
         "happiness": "happy",
