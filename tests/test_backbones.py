@@ -462,6 +462,14 @@ def test_the_speech_detector_equals_silero_and_refuses_another_graph(tmp_path) -
             np.testing.assert_array_equal(probabilities, reference[f"probabilities_{i}"])
             assert SpeechRule().has_speech(probabilities)
     assert not SpeechRule().has_speech(speech_detector().probabilities(np.zeros(16_000, np.float32)))
+    # stopping at the first speech found answers as reading everything: speech at once, late
+    # (after 20 s of hiss, past the first blocks), never, and a stricter rule than the default
+    speech = example("03-01-05-02-01-01-24.flac")
+    hiss = np.random.default_rng(0).normal(0, 0.003, 20 * 16_000).astype(np.float32)
+    for signal in (speech, np.concatenate([hiss, speech]), hiss, np.zeros(100, np.float32)):
+        everything = speech_detector().probabilities(signal)
+        for rule in (SpeechRule(), SpeechRule(0.7, 0.256), SpeechRule(0.99, 1.0)):
+            assert speech_detector().has_speech(signal, rule) == rule.has_speech(everything)
     folder = tmp_path / "vad"
     shutil.copytree(shipped("silero-vad"), folder)
     (graph,) = folder.glob("*.onnx")

@@ -112,7 +112,7 @@ def updates_expected(predictor: EmotionPredictor, session, signal: np.ndarray) -
         return len(ends)
     window = int(session.config.window_seconds * 16_000)
     pieces = [prepare_signal(signal[max(0, end - window) : end], 16_000) for end in ends]
-    return sum(predictor.speech.has_speech(speech_detector().probabilities(p)) for p in pieces)
+    return sum(speech_detector().has_speech(p, predictor.speech) for p in pieces)
 
 
 @pytest.mark.parametrize("name", MODELS)

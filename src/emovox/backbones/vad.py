@@ -1,6 +1,7 @@
 """Is there speech at all? Silero's voice-activity detector (v6, MIT), its whole-sequence ONNX
 graph as the silero-vad package ships it (scripts/convert_backbones.py copies and hash-checks
-it): a speech probability for every 32 ms of a 16 kHz signal, in one onnxruntime call per 16 s.
+it): a speech probability for every 32 ms of a 16 kHz signal, in one onnxruntime call per 16 s (or
+stopping at the first speech found, when that is all that is asked).
 
 Emotions are only given for audio with speech in it: noise, hum, tones, music and clicks get
 `NoSpeechError` (a file), are skipped (a timeline's stretch) or give no update (a stream). The
@@ -9,7 +10,9 @@ in benchmarks/non_speech.py."""
 
 from __future__ import annotations
 
+import math
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +25,7 @@ from emovox.backbones.weights import checked_file, checked_hash, shipped
 FRAME = 512  # samples per probability (32 ms at 16 kHz)
 CONTEXT = 64  # samples of the previous frame each frame is given before its own
 BLOCK = 512  # frames per call (16.4 s): memory stays small for an hour-long recording
+FIRST_BLOCK = 16  # frames (0.5 s) of the first call when only "is there speech?" is asked
 STATE = (1, 1, 128)
 
 
@@ -33,10 +37,12 @@ class SpeechRule:
     threshold: float = 0.3
     min_seconds: float = 0.032
 
+    @property
+    def frames_needed(self) -> int:
+        return max(1, math.ceil((self.min_seconds - 1e-9) * 16_000 / FRAME))
+
     def has_speech(self, probabilities: np.ndarray) -> bool:
-        return (
-            int(np.count_nonzero(probabilities >= self.threshold)) * FRAME / 16_000 >= self.min_seconds - 1e-9
-        )
+        return int(np.count_nonzero(probabilities >= self.threshold)) >= self.frames_needed
 
 
 class SpeechDetector:
@@ -50,17 +56,34 @@ class SpeechDetector:
     def probabilities(self, signal: np.ndarray) -> np.ndarray:
         """(ceil(len / 512),) speech probabilities, one per 32 ms frame of a 16 kHz signal (the
         last frame padded with zeros), each frame seen with the 64 samples before it."""
+        out = list(self._blocks(signal, BLOCK))
+        return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+    def has_speech(self, signal: np.ndarray, rule: SpeechRule) -> bool:
+        """`rule.has_speech(self.probabilities(signal))`, reading the signal in growing blocks
+        (from 0.5 s) and stopping as soon as it has found enough speech: a clip of speech costs
+        its first half second or so, not its whole length."""
+        found = 0
+        for probabilities in self._blocks(signal, FIRST_BLOCK):
+            found += int(np.count_nonzero(probabilities >= rule.threshold))
+            if found >= rule.frames_needed:
+                return True
+        return False
+
+    def _blocks(self, signal: np.ndarray, first: int) -> Iterator[np.ndarray]:
+        """Each block's probabilities in order, the state carried between blocks; blocks of
+        `first` frames, doubling up to `BLOCK`."""
         frames = -(-len(signal) // FRAME)
         padded = np.zeros(CONTEXT + frames * FRAME, dtype=np.float32)
         padded[CONTEXT : CONTEXT + len(signal)] = signal
         windows = np.lib.stride_tricks.sliding_window_view(padded, CONTEXT + FRAME)[::FRAME][:frames]
         h, c = np.zeros(STATE, np.float32), np.zeros(STATE, np.float32)
-        out = []
-        for start in range(0, frames, BLOCK):
-            block = np.ascontiguousarray(windows[start : start + BLOCK])
+        start, size = 0, first
+        while start < frames:
+            block = np.ascontiguousarray(windows[start : start + size])
             probabilities, h, c = self.session.run(None, {"input": block, "h": h, "c": c})
-            out.append(probabilities)
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
+            yield probabilities
+            start, size = start + size, min(2 * size, BLOCK)
 
 
 _LOADING = threading.Lock()

@@ -172,7 +172,7 @@ class EmotionPredictor:
         audio = self.audio
         if not has_sound_frame(signal, audio.frame_length, audio.hop_length):
             raise NoSoundError("no sound to judge: every 25 ms frame is digital silence")
-        if self.speech is not None and not self.speech.has_speech(speech_detector().probabilities(signal)):
+        if self.speech is not None and not speech_detector().has_speech(signal, self.speech):
             raise NoSpeechError("no speech found (noise, hum, tones or music): no emotion to judge")
         out: dict[str, np.ndarray] = {}
         for member in self.members:
