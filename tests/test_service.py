@@ -153,6 +153,21 @@ def test_websocket_refuses_bad_starts_and_excess_streams(client) -> None:
         assert first.receive_json()["final"] is True
 
 
+def test_the_stream_capacity_is_measured_on_judged_windows(monkeypatch) -> None:
+    """The estimate's synthetic voice is no speech to the detector: were the rule on, the windows
+    would be refused for almost nothing and the bundled model's capacity overestimated (12
+    streams on 2 cores where one fits). Every measured update is judged, and the rule is back."""
+    from emovox.service.streams import stream_capacity
+
+    bundled = EmotionPredictor.load()
+    judged = []
+    classify = bundled.classify
+    monkeypatch.setattr(bundled, "classify", lambda *args: judged.append(1) or classify(*args))
+    rule = bundled.speech
+    assert stream_capacity(bundled) >= 1
+    assert len(judged) >= 30 and bundled.speech is rule  # 3 measured seconds, 10 updates each
+
+
 def test_limits_are_checked() -> None:
     for bad in (
         {"max_streams": -1},
