@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from emovox.corpora.base import CorpusReader, ParseFailure
+from emovox.corpora.base import CorpusReader, ParseFailure, check_named, folder_label
 from emovox.corpora.manifest import Utterance
 
 FOLDERS = {
@@ -28,15 +28,12 @@ class AsedReader(CorpusReader):
     labels = tuple(FOLDERS.values())
 
     def parse(self, path: Path, root: Path) -> Utterance:
-        label = FOLDERS.get(path.parent.name)
-        if label is None:
-            raise ParseFailure(f"folder {path.parent.name!r} is not one of {', '.join(FOLDERS)}")
+        label = folder_label(path, FOLDERS)
         match = NAME.match(path.stem)
         if not match:
             raise ParseFailure("name is not <e><n>-<yy>-<aa>-<gg>-<bb> (e.g. n1-01-01-01-29)")
         letter, _, sentence, repetition, gender, speaker = match.groups()
-        if LETTERS.get(letter.lower()) != label:
-            raise ParseFailure(f"name says {LETTERS.get(letter.lower(), letter)!r}, folder says {label!r}")
+        check_named(LETTERS.get(letter.lower(), letter), label)
         meta = {"sentence": sentence, "repetition": repetition, "gender": GENDERS.get(gender, "unknown"),
                 "language": "am"}  # fmt: skip
         return Utterance(str(path), self.name, speaker, label, meta)

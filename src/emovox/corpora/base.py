@@ -19,6 +19,20 @@ class ParseFailure(Exception):
     """Raised by `CorpusReader.parse` for a file whose name does not fit the corpus."""
 
 
+def folder_label(path: Path, folders: dict[str, str]) -> str:
+    """The label of a corpus whose folders are its labels."""
+    label = folders.get(path.parent.name)
+    if label is None:
+        raise ParseFailure(f"folder {path.parent.name!r} is not one of {', '.join(folders)}")
+    return label
+
+
+def check_named(named: str, label: str) -> None:
+    """A file whose name says another label than its folder is rejected, not guessed."""
+    if named != label:
+        raise ParseFailure(f"name says {named!r}, folder says {label!r}")
+
+
 def audio_files(root: Path) -> list[Path]:
     """Every audio file below `root`, sorted so manifests are reproducible."""
     return sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())

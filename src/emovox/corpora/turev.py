@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from emovox.corpora.base import CorpusReader, ParseFailure
+from emovox.corpora.base import CorpusReader, ParseFailure, check_named, folder_label
 from emovox.corpora.manifest import Utterance
 
 FOLDERS = {"Angry": "angry", "Calm": "calm", "Happy": "happy", "Sad": "sad"}
@@ -22,13 +22,10 @@ class TurevReader(CorpusReader):
     labels = tuple(FOLDERS.values())
 
     def parse(self, path: Path, root: Path) -> Utterance:
-        label = FOLDERS.get(path.parent.name)
-        if label is None:
-            raise ParseFailure(f"folder {path.parent.name!r} is not one of {', '.join(FOLDERS)}")
+        label = folder_label(path, FOLDERS)
         match = NAME.match(path.stem)
         if not match:
             raise ParseFailure("name is not <speaker>_<code>_<word> (e.g. 1157_kz_acik)")
         speaker, code, word = match.groups()
-        if CODES.get(code) != label:
-            raise ParseFailure(f"name says {CODES.get(code, code)!r}, folder says {label!r}")
+        check_named(CODES.get(code, code), label)
         return Utterance(str(path), self.name, speaker, label, {"word": word, "language": "tr"})
