@@ -101,3 +101,75 @@ def test_the_bundled_model_is_calibrated_and_adapts(default) -> None:
         adapted = default.predict_many(files, progress=False, adapt=True)
     plain = default.predict_many(files, progress=False)
     assert default.adaptable and [a.confidence for a in adapted] != [p.confidence for p in plain]
+
+
+def stream_through(predictor: EmotionPredictor, signal: np.ndarray, sizes: np.ndarray, **options):
+    session = predictor.stream(**options)
+    updates, position = [], 0
+    for size in sizes:
+        updates += session.push(signal[position : position + size])
+        position += size
+    updates += session.push(signal[position:])
+    return updates, session.finish()
+
+
+def test_a_block_stream_encodes_each_block_once_whatever_the_chunks(default, monkeypatch) -> None:
+    """The bundled model streams in blocks of 250 ms (`encode="blocks"`): every sample of speech
+    goes through the encoders once, silence through none; the updates do not depend on how the
+    audio was cut into chunks, and each is the head's answer on the pooled moments of the last
+    2 s of blocks (the utterance decision: of every block)."""
+    from emovox.backbones.runtime import OnnxSpeakerEncoder, OnnxWhisperEncoder
+    from emovox.features.backbone import BlockPooling
+
+    signal = default.signal(ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac")
+    signal = np.concatenate([np.zeros(3 * 16_000, np.float32), signal])  # 3 s of silence first
+    encoded = {"whisper": 0, "speaker": 0}
+    for cls, name in ((OnnxWhisperEncoder, "whisper"), (OnnxSpeakerEncoder, "speaker")):
+        original = cls.signal_states
+
+        def counted(self, x, original=original, name=name):
+            encoded[name] += len(x)
+            return original(self, x)
+
+        monkeypatch.setattr(cls, "signal_states", counted)
+    rng = np.random.default_rng(3)
+    updates, final = stream_through(default, signal, rng.integers(1, 5000, 40))
+    assert encoded["whisper"] == encoded["speaker"] and 0 < encoded["whisper"] <= len(signal) - 3 * 16_000
+    again, final_again = stream_through(default, signal, rng.integers(1, 700, 300))
+    assert [u.to_dict() for u in updates] == [u.to_dict() for u in again]
+    assert final == final_again
+    assert len(updates) >= 4 * (len(signal) / 16_000 - 3) - 8  # four a second once speech starts
+    assert min(u.t for u in updates) > 3.0  # the silence gave none
+
+    block = 4_000
+    pooling = BlockPooling(default.members[0].extractor)
+    blocks = [signal[s : s + block] for s in range(0, len(signal) - block + 1, block)]
+    moments = [pooling.moments(b) if default.has_speech(b) else None for b in blocks]
+    by_time = {round(u.t, 3): u for u in updates}
+    for end in range(len(blocks)):
+        kept = [m for m in moments[max(0, end - 7) : end + 1] if m is not None]
+        if kept:
+            features = {pooling.name: pooling.features(kept)}
+            expected = default.classify(features)
+            update = by_time[round((end + 1) * block / 16_000, 3)]
+            np.testing.assert_allclose(update.current.probabilities, expected, atol=1e-6)
+    spoken = [m for m in moments if m is not None]
+    rest = signal[len(blocks) * block :]
+    if len(rest) >= 1_600 and default.has_speech(rest):
+        spoken.append(pooling.moments(rest))
+    expected = default.classify({pooling.name: pooling.features(spoken)})
+    np.testing.assert_allclose(final.probabilities, expected, atol=1e-6)
+
+
+def test_a_block_stream_agrees_with_the_offline_answer_and_windows_still_equal_it(default) -> None:
+    """Blocks lose the context across their edges, so a streamed clip's decision is near the
+    offline one, not equal (benchmarks/live_parity.py measures what that costs); `encode="windows"`
+    re-encodes the whole utterance and gives the offline answer."""
+    clip = ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac"
+    signal = default.signal(clip)
+    offline = default.predict(clip)
+    _, windows = stream_through(default, signal, np.full(30, 3_000), encode="windows")
+    np.testing.assert_allclose(windows.probabilities, offline.probabilities, atol=1e-5)
+    _, blocks = stream_through(default, signal, np.full(30, 3_000))
+    assert blocks.label == offline.label
+    assert np.abs(blocks.probabilities - offline.probabilities).max() < 0.25

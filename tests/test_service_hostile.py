@@ -178,7 +178,7 @@ def test_window_streams_ending_together_leave_health_answering(server) -> None:
     assert len(results) == 8
     for messages, code in results:
         assert code == 1000 and messages[-1]["final"] and messages[-1]["label"] == "angry"
-        assert len(messages) > 250  # an update every 100 ms of the 30 s
+        assert len(messages) > 100  # an update every 250 ms (the bundled model's blocks) of the 30 s
     assert max(times) < 1.0, f"/health took {max(times):.2f} s"
 
 

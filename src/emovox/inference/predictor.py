@@ -22,6 +22,7 @@ from emovox.audio.framing import has_sound_frame
 from emovox.audio.io import describe
 from emovox.backbones.vad import SpeechRule, speech_detector
 from emovox.errors import AudioError, EmovoxError, EmovoxWarning, NoSoundError, NoSpeechError
+from emovox.features.backbone import BlockPooling
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.backends import BackendName, Member, make_member
 from emovox.inference.result import Prediction, Segment
@@ -110,6 +111,19 @@ class EmotionPredictor:
     def streams_frames(self) -> bool:
         """True when every member is a streaming LSTM: streams carry state frame by frame."""
         return all(m.steps for m in self.members)
+
+    @property
+    def pools_blocks(self) -> bool:
+        """True when every member reads pooled encoder layers, whose moments add up block by
+        block (streams then encode each block of audio once: `emovox.inference.streaming`)."""
+        return all(BlockPooling.pooled_parts(m.extractor) is not None for m in self.members)
+
+    def has_speech(self, signal: np.ndarray) -> bool:
+        """Whether a prepared signal holds sound and, under `speech`, speech (see `features`)."""
+        audio = self.audio
+        if not has_sound_frame(signal, audio.frame_length, audio.hop_length):
+            return False
+        return self.speech is None or speech_detector().has_speech(signal, self.speech)
 
     def describe(self) -> dict[str, Any]:
         """The loaded model's name, features, labels and card metrics (for `GET /v1/models`)."""

@@ -3,7 +3,12 @@
 The streaming LSTM (the seed's frame-by-frame inference) carries its hidden state from frame
 to frame: each chunk's new 10 ms frames go through the network in one call with the state
 carried, which gives exactly what one frame at a time gives. Other models (and ensembles)
-stream by sliding windows: every `emit_every_ms` they judge the last `window_seconds`.
+stream by sliding windows: every `emit_every_ms` they judge the last `window_seconds`. Models on
+pooled encoder layers (the bundled model) encode each emit period's audio once, as a block of
+its own, and pool the window from the blocks' moments (`encode="blocks"`, the default: a stream
+costs about one encoding of its audio instead of `window_seconds / emit_every_ms` of them; what
+the blocks' lost context costs in accuracy is in benchmarks/live_parity.py); blocks without
+speech run no encoder. `encode="windows"` re-encodes every window whole, as before.
 
 Every update also carries a smoothed view: an exponential moving average of the current
 probabilities with a time constant of `smoothing_seconds` (1 s by default; 0 turns it off), and
@@ -13,13 +18,15 @@ several times a second. The raw values stay in the update.
 The utterance decision is "last" (the LSTM's state after the latest frame; for window models,
 the whole utterance heard so far) or "mean" (the mean of every frame's, or every window's,
 probabilities). Pushing a whole clip in any chunk sizes and asking `result()` in "last" mode
-gives the offline prediction of that clip (tested), when the clip is already at its level:
+gives the offline prediction of that clip (tested; with `encode="windows"` for encoder models),
+when the clip is already at its level:
 a stream cannot know its peak in advance, so `level="running_peak"` (for live microphones)
 scales by the loudest sample so far instead.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -30,6 +37,7 @@ import soxr
 from emovox.audio import prepare_signal
 from emovox.errors import AudioError, ConfigError, EmovoxError, choice
 from emovox.features import FrameMfcc, StreamingMfcc
+from emovox.features.backbone import BlockPooling, Moments
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.result import Prediction, StreamUpdate
 
@@ -42,6 +50,11 @@ class Decision(StrEnum):
     MEAN = "mean"
 
 
+class Encode(StrEnum):
+    BLOCKS = "blocks"  # pooled-encoder models: each emit period's audio encoded once, alone
+    WINDOWS = "windows"  # every update re-encodes its whole window (other models always do)
+
+
 class InputLevel(StrEnum):
     AS_IS = "as_is"  # samples used as they come (offline-equal for clips at their level)
     RUNNING_PEAK = "running_peak"  # divided by the loudest sample so far (live microphones)
@@ -50,20 +63,22 @@ class InputLevel(StrEnum):
 @dataclass(frozen=True)
 class StreamConfig:
     sample_rate: int = 16_000  # of the pushed chunks; resampled to the model's rate
-    emit_every_ms: float = 100.0
+    emit_every_ms: float | None = None  # None: 100, or BLOCK_EMIT_MS for a stream of blocks
     decision: Decision = Decision.LAST
     level: InputLevel = InputLevel.AS_IS
     window_seconds: float = 2.0  # window models only
     max_utterance_seconds: float = 600.0  # audio kept for the utterance decision of window models
     adapt: bool = False  # normalise with the stream's own running statistics (one speaker/set-up)
     smoothing_seconds: float = 1.0  # time constant of the smoothed view; 0: none
+    encode: Encode = Encode.BLOCKS  # window models on pooled encoder layers (see the module)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decision", choice(Decision, self.decision, "decision"))
+        object.__setattr__(self, "encode", choice(Encode, self.encode, "encode"))
         object.__setattr__(self, "level", choice(InputLevel, self.level, "level"))
         for name in (
             "sample_rate",
-            "emit_every_ms",
+            *(("emit_every_ms",) if self.emit_every_ms is not None else ()),
             "window_seconds",
             "max_utterance_seconds",
             "smoothing_seconds",
@@ -73,7 +88,7 @@ class StreamConfig:
                 raise ConfigError(f"{name} must be a number, got {value!r}")
         if not 8_000 <= self.sample_rate <= 192_000:
             raise ConfigError(f"sample_rate must be in [8000, 192000] Hz, got {self.sample_rate}")
-        if not 10 <= self.emit_every_ms <= 60_000:
+        if self.emit_every_ms is not None and not 10 <= self.emit_every_ms <= 60_000:
             raise ConfigError(f"emit_every_ms must be in [10, 60000], got {self.emit_every_ms}")
         if not 0.1 <= self.window_seconds <= 60:
             raise ConfigError(f"window_seconds must be in [0.1, 60], got {self.window_seconds}")
@@ -81,6 +96,47 @@ class StreamConfig:
             raise ConfigError("max_utterance_seconds must be >= window_seconds")
         if not 0 <= self.smoothing_seconds <= 60:
             raise ConfigError(f"smoothing_seconds must be in [0, 60], got {self.smoothing_seconds}")
+
+
+MIN_BLOCK_SECONDS = 0.1  # a stream's last, partial block shorter than this is not encoded
+BLOCK_EMIT_MS = 250.0  # a block stream's default update period, and so its block: shorter blocks
+# cost more per second (each encoder call has a fixed part) and judge worse (benchmarks/live_parity.py)
+
+
+class BlockWindows:
+    """A stream's pooled encoder features, each block of audio encoded once: the moments of every
+    block with speech (`BlockPooling`), the last `window_blocks` kept for the window, all summed
+    for the utterance (constant memory however long the stream). A block without speech adds
+    nothing: its encoders are not run. `context`: samples of the audio before a block the encoders
+    hear with it (rounded down to what every encoder's step divides), their states not counted."""
+
+    def __init__(self, pooling: BlockPooling, window_blocks: int, context: int = 0) -> None:
+        self.pooling = pooling
+        self.context = context // pooling.context_step * pooling.context_step
+        self._before = np.zeros(0, dtype=np.float32)
+        self._recent: deque[tuple[Moments, ...] | None] = deque(maxlen=window_blocks)
+        self._utterance: tuple[Moments, ...] | None = None
+
+    def add(self, block: np.ndarray, speech: bool) -> None:
+        moments = self.pooling.moments(block, self._before) if speech else None
+        if self.context:
+            self._before = np.concatenate([self._before, block])[-self.context :]
+        self._recent.append(moments)
+        if moments is not None:
+            self._utterance = (
+                moments
+                if self._utterance is None
+                else tuple(a + b for a, b in zip(self._utterance, moments, strict=True))
+            )
+
+    def window(self) -> np.ndarray | None:
+        """Features of the blocks with speech among the last `window_blocks`, or None."""
+        kept = [m for m in self._recent if m is not None]
+        return self.pooling.features(kept) if kept else None
+
+    def utterance(self) -> np.ndarray | None:
+        """Features of every block with speech so far, or None."""
+        return self.pooling.features([self._utterance]) if self._utterance is not None else None
 
 
 def as_float_pcm(chunk: np.ndarray) -> np.ndarray:
@@ -112,6 +168,11 @@ class StreamingSession:
             if len(extractors) != 1 or not isinstance(mfcc, FrameMfcc):
                 raise ConfigError("frame-by-frame streaming needs members on the same frame features")
             self._mfcc_extractor = mfcc
+        self.blocks_mode = (
+            not self.frames_mode and self.config.encode is Encode.BLOCKS and predictor.pools_blocks
+        )
+        default_ms = BLOCK_EMIT_MS if self.blocks_mode else 100.0
+        self.emit_every_ms = self.config.emit_every_ms or default_ms
         self.reset()
 
     def reset(self) -> None:
@@ -136,11 +197,17 @@ class StreamingSession:
             self._states = [m.backend.initial_state() for m in self.predictor.members]
             self._period = 0  # emit periods completed
             hop = self._mfcc_extractor.config.hop_length
-            self._emit_every = max(1, round(cfg.emit_every_ms * self.rate / 1000 / hop))  # in frames
+            self._emit_every = max(1, round(self.emit_every_ms * self.rate / 1000 / hop))  # in frames
         else:
             self._chunks: list[np.ndarray] = []
-            self._kept = 0  # samples in self._chunks
-            self._emit_every = max(1, round(cfg.emit_every_ms * self.rate / 1000))  # in samples
+            self._kept = 0  # samples in self._chunks (blocks mode: of the block being filled)
+            self._emit_every = max(1, round(self.emit_every_ms * self.rate / 1000))  # in samples
+        if self.blocks_mode:
+            window_blocks = max(1, round(cfg.window_seconds * self.rate / self._emit_every))
+            extractors = {m.extractor.name: m.extractor for m in self.predictor.members}
+            self._blocks = {
+                name: BlockWindows(BlockPooling(e), window_blocks) for name, e in extractors.items()
+            }
 
     # -- input ----------------------------------------------------------------------------
 
@@ -153,10 +220,14 @@ class StreamingSession:
         return self._consume(x)
 
     def finish(self) -> Prediction | None:
-        """End of input: flush the resampler and return the utterance decision."""
+        """End of input: flush the resampler (and a last partial block) and return the utterance
+        decision."""
         if self._resampler is not None:
             self._consume(self._resampler.resample_chunk(np.empty(0, dtype=np.float32), last=True))
             self._resampler = None
+        if self.blocks_mode and self._kept >= MIN_BLOCK_SECONDS * self.rate:
+            self._add_block(self._audio())
+            self._chunks, self._kept = [], 0
         return self.result()
 
     def _consume(self, x: np.ndarray) -> list[StreamUpdate]:
@@ -167,7 +238,9 @@ class StreamingSession:
             x = x * np.float32(1.0 / max(self._peak, 1e-4))
         start = self.samples
         self.samples += len(x)
-        return self._frames_push(x) if self.frames_mode else self._windows_push(x, start)
+        if self.frames_mode:
+            return self._frames_push(x)
+        return self._blocks_push(x, start) if self.blocks_mode else self._windows_push(x, start)
 
     # -- the streaming LSTM: frame by frame ---------------------------------------------------
 
@@ -237,6 +310,39 @@ class StreamingSession:
             self._chunks, self._kept = [audio], len(audio)
         return updates
 
+    # -- models on pooled encoder layers: blocks -----------------------------------------------
+
+    def _blocks_push(self, x: np.ndarray, start: int) -> list[StreamUpdate]:
+        """Each emit period's audio becomes a block, encoded once; an update judges the window's
+        blocks (none while the window holds no speech)."""
+        updates = []
+        while len(x):
+            take = min(len(x), self._emit_every - self._kept)
+            self._chunks.append(x[:take])
+            self._kept += take
+            x, start = x[take:], start + take
+            if self._kept < self._emit_every:
+                break
+            self._add_block(self._audio())
+            self._chunks, self._kept = [], 0
+            features = {name: blocks.window() for name, blocks in self._blocks.items()}
+            if any(f is None for f in features.values()):
+                continue
+            if self._adaptation is not None:
+                self._adaptation.add(features)  # type: ignore[arg-type]
+            probabilities = self.predictor.classify(features, self._adaptation)  # type: ignore[arg-type]
+            self._sum += probabilities
+            self._count += 1
+            self._last = probabilities
+            utterance = probabilities if self.config.decision is Decision.LAST else self._sum / self._count
+            updates.append(self._update(start / self.rate, probabilities, utterance))
+        return updates
+
+    def _add_block(self, block: np.ndarray) -> None:
+        speech = self.predictor.has_speech(block)
+        for blocks in self._blocks.values():
+            blocks.add(block, speech)
+
     def _judge(self, piece: np.ndarray, learn: bool = False) -> np.ndarray | None:
         """Probabilities of a stretch of stream audio, or None where there is nothing to judge.
         `learn`: its features also update the adaptation statistics."""
@@ -274,6 +380,11 @@ class StreamingSession:
             probabilities = self._sum / self._count if self._count else None
         elif self.frames_mode:
             probabilities = self._last
+        elif self.blocks_mode:
+            features = {name: blocks.utterance() for name, blocks in self._blocks.items()}
+            if any(f is None for f in features.values()):
+                return None
+            probabilities = self.predictor.classify(features, self._adaptation)  # type: ignore[arg-type]
         else:
             probabilities = self._judge(self._audio())
         if probabilities is None:

@@ -38,7 +38,8 @@ T = TypeVar("T")
 WS_PROTOCOL = """Live streaming over `WS /v1/stream`:
 
 1. The client sends one JSON text message: `{"sample_rate": 16000, "format": "pcm_s16le" | "pcm_f32le"}`
-   (optional: `"emit_every_ms"` (default 100), `"decision"`: `"last"` | `"mean"`, `"level"`:
+   (optional: `"emit_every_ms"` (default 250 for the bundled model, whose streams encode each
+   period's audio once as a block; 100 for other models), `"decision"`: `"last"` | `"mean"`, `"level"`:
    `"running_peak"` (default, for microphones) | `"as_is"`, `"smoothing_seconds"` (default 1;
    0 for none)).
 2. Then binary messages of mono PCM in that format, any size (little-endian).

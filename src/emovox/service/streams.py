@@ -64,7 +64,8 @@ def parse_start(text: str, predictor: EmotionPredictor, limits: ServiceLimits) -
         config = StreamConfig(sample_rate=rate, **{"level": InputLevel.RUNNING_PEAK, **options})
     except (TypeError, ValueError) as exc:  # ConfigError is a ValueError
         raise ConfigError(str(exc)) from None
-    if not predictor.streams_frames and config.emit_every_ms < limits.min_emit_ms:
+    asked = config.emit_every_ms
+    if not predictor.streams_frames and asked is not None and asked < limits.min_emit_ms:
         raise ConfigError(
             f"emit_every_ms must be >= {limits.min_emit_ms:g} for this model (each update re-runs it)"
         )
