@@ -314,12 +314,12 @@ def test_a_graph_is_made_once_when_threads_and_processes_ask_at_once(tmp_path) -
 @pytest.mark.parametrize("model", ["layer_head", "attentive_head"])
 def test_a_backbone_model_predicts_the_same_on_both_backends_and_when_streamed(trained_models, model) -> None:
     """The encoder (onnxruntime) and the head: PyTorch and the exported ONNX head agree; a clip
-    pushed through a stream of windows in chunks ends on the offline prediction."""
+    pushed through a stream in chunks ends on the offline prediction."""
     clip = str(ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac")
     torch_side = EmotionPredictor.load(trained_models[model], backend="torch").predict(clip)
     onnx_side = EmotionPredictor.load(trained_models[model], backend="onnx")
     np.testing.assert_allclose(onnx_side.predict(clip).confidence, torch_side.confidence, atol=1e-4)
-    stream = onnx_side.stream(sample_rate=16_000, encode="windows")
+    stream = onnx_side.stream(sample_rate=16_000)
     signal = load_audio(clip)  # at the level predict() reads it
     for start in range(0, len(signal), 7_000):
         stream.push(signal[start : start + 7_000])

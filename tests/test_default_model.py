@@ -27,7 +27,7 @@ def default() -> EmotionPredictor:
 
 def test_bundled_model_is_small_and_has_a_card() -> None:
     path = bundled_path("default")
-    size = sum(f.stat().st_size for f in path.iterdir())
+    size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     assert size < 5 * 1024 * 1024
     card = (path / "MODEL_CARD.md").read_text()
     for needed in ("Training data", *CORPORA, "non-commercial", "speaker-kfold", "Recall per class",
@@ -113,16 +113,18 @@ def stream_through(predictor: EmotionPredictor, signal: np.ndarray, sizes: np.nd
     return updates, session.finish()
 
 
-def test_a_block_stream_encodes_each_block_once_whatever_the_chunks(default, monkeypatch) -> None:
-    """The bundled model streams in blocks of 250 ms (`encode="blocks"`): every sample of speech
+def test_a_live_stream_encodes_each_block_once_whatever_the_chunks(default, monkeypatch) -> None:
+    """The bundled model streams with its live twin, on blocks of 250 ms: every sample of speech
     goes through the encoders once, silence through none; the updates do not depend on how the
-    audio was cut into chunks, and each is the head's answer on the pooled moments of the last
-    2 s of blocks (the utterance decision: of every block)."""
+    audio was cut into chunks, and each is the twin's answer on the pooled moments of the last
+    2 s of blocks with speech; the utterance decision is the twin's offline answer for the clip."""
     from emovox.backbones.runtime import OnnxSpeakerEncoder, OnnxWhisperEncoder
     from emovox.features.backbone import BlockPooling
 
-    signal = default.signal(ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac")
-    signal = np.concatenate([np.zeros(3 * 16_000, np.float32), signal])  # 3 s of silence first
+    twin = default.live
+    assert twin is not None and twin.block_seconds == 0.25 and default.describe()["streaming"] == "blocks"
+    clip = default.signal(ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac")
+    signal = np.concatenate([np.zeros(3 * 16_000, np.float32), clip])  # 3 s of silence first
     encoded = {"whisper": 0, "speaker": 0}
     for cls, name in ((OnnxWhisperEncoder, "whisper"), (OnnxSpeakerEncoder, "speaker")):
         original = cls.signal_states
@@ -134,7 +136,7 @@ def test_a_block_stream_encodes_each_block_once_whatever_the_chunks(default, mon
         monkeypatch.setattr(cls, "signal_states", counted)
     rng = np.random.default_rng(3)
     updates, final = stream_through(default, signal, rng.integers(1, 5000, 40))
-    assert encoded["whisper"] == encoded["speaker"] and 0 < encoded["whisper"] <= len(signal) - 3 * 16_000
+    assert encoded["whisper"] == encoded["speaker"] and 0 < encoded["whisper"] <= len(clip)
     again, final_again = stream_through(default, signal, rng.integers(1, 700, 300))
     assert [u.to_dict() for u in updates] == [u.to_dict() for u in again]
     assert final == final_again
@@ -142,34 +144,29 @@ def test_a_block_stream_encodes_each_block_once_whatever_the_chunks(default, mon
     assert min(u.t for u in updates) > 3.0  # the silence gave none
 
     block = 4_000
-    pooling = BlockPooling(default.members[0].extractor)
+    pooling = BlockPooling(twin.members[0].extractor)
     blocks = [signal[s : s + block] for s in range(0, len(signal) - block + 1, block)]
     moments = [pooling.moments(b) if default.has_speech(b) else None for b in blocks]
     by_time = {round(u.t, 3): u for u in updates}
     for end in range(len(blocks)):
         kept = [m for m in moments[max(0, end - 7) : end + 1] if m is not None]
         if kept:
-            features = {pooling.name: pooling.features(kept)}
-            expected = default.classify(features)
+            expected = twin.classify({pooling.name: pooling.features(kept)})
             update = by_time[round((end + 1) * block / 16_000, 3)]
             np.testing.assert_allclose(update.current.probabilities, expected, atol=1e-6)
-    spoken = [m for m in moments if m is not None]
-    rest = signal[len(blocks) * block :]
-    if len(rest) >= 1_600 and default.has_speech(rest):
-        spoken.append(pooling.moments(rest))
-    expected = default.classify({pooling.name: pooling.features(spoken)})
-    np.testing.assert_allclose(final.probabilities, expected, atol=1e-6)
+    _, clip_final = stream_through(default, clip, np.full(30, 3_000))
+    np.testing.assert_allclose(clip_final.probabilities, twin.predict(clip).probabilities, atol=1e-5)
+    _, itself = stream_through(default, clip, np.full(30, 3_000), twin=False)  # windows, re-encoded
+    np.testing.assert_allclose(itself.probabilities, default.predict(clip).probabilities, atol=1e-5)
 
 
-def test_a_block_stream_agrees_with_the_offline_answer_and_windows_still_equal_it(default) -> None:
-    """Blocks lose the context across their edges, so a streamed clip's decision is near the
-    offline one, not equal (benchmarks/live_parity.py measures what that costs); `encode="windows"`
-    re-encodes the whole utterance and gives the offline answer."""
-    clip = ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac"
-    signal = default.signal(clip)
-    offline = default.predict(clip)
-    _, windows = stream_through(default, signal, np.full(30, 3_000), encode="windows")
-    np.testing.assert_allclose(windows.probabilities, offline.probabilities, atol=1e-5)
-    _, blocks = stream_through(default, signal, np.full(30, 3_000))
-    assert blocks.label == offline.label
-    assert np.abs(blocks.probabilities - offline.probabilities).max() < 0.25
+def test_the_live_twin_hears_most_of_the_held_out_examples(default) -> None:
+    """The twin judges blocks that hear nothing across their edges, the offline model whole
+    clips: on the held-out actors' example clips (their emotion is in the file name) the offline
+    model is right on all six, the twin on at least four (benchmarks/live_parity.py measures the
+    gap on corpora neither heard)."""
+    emotions = {"01": "neutral", "03": "happy", "04": "sad", "05": "angry", "06": "fearful", "07": "disgust"}
+    clips = sorted(ROOT_EXAMPLES.glob("*.flac"))
+    truth = [emotions[c.name.split("-")[2]] for c in clips]
+    assert [default.predict(c).label for c in clips] == truth
+    assert sum(default.live.predict(c).label == t for c, t in zip(clips, truth, strict=True)) >= 4

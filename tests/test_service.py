@@ -156,16 +156,19 @@ def test_websocket_refuses_bad_starts_and_excess_streams(client) -> None:
 def test_the_stream_capacity_is_measured_on_judged_windows(monkeypatch) -> None:
     """The estimate's synthetic voice is no speech to the detector: were the rule on, the windows
     would be refused for almost nothing and the bundled model's capacity overestimated (12
-    streams on 2 cores where one fits). Every measured update is judged, and the rule is back."""
-    from emovox.service.streams import stream_capacity
+    streams on 2 cores where one fits). Every measured update is judged, the rule's own cost is
+    counted apart, and the rule is back."""
+    from emovox.service.streams import speech_check_cost, stream_capacity
 
     bundled = EmotionPredictor.load()
     judged = []
     classify = bundled.classify
     monkeypatch.setattr(bundled, "classify", lambda *args: judged.append(1) or classify(*args))
     rule = bundled.speech
-    assert stream_capacity(bundled) >= 1
-    assert len(judged) >= 30 and bundled.speech is rule  # 3 measured seconds, 10 updates each
+    assert stream_capacity(bundled, workers=2) >= 1
+    assert len(judged) >= 12 and bundled.speech is rule  # 3 measured seconds, 4 updates each (blocks)
+    voice = np.random.default_rng(0).normal(0, 0.1, 16_000).astype(np.float32)
+    assert speech_check_cost(bundled, bundled.stream(), voice) > 0
 
 
 def test_limits_are_checked() -> None:

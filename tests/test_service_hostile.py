@@ -229,6 +229,81 @@ def test_admission_follows_capacity_and_dropped_streams_free_their_slot(server, 
     assert 1 <= measured <= 500
 
 
+def test_minutes_of_silence_run_no_encoder_and_a_client_that_never_reads_harms_no_other(
+    server, monkeypatch
+) -> None:
+    """A stream of 40 s of hiss (sent at once: the burst allowance, then four times real time)
+    gets no update and runs no encoder (its blocks hold no speech); a client that never reads its
+    updates (its receive queue full) leaves another stream served meanwhile."""
+    from emovox.backbones.runtime import OnnxWhisperEncoder
+
+    encoded = []
+    original = OnnxWhisperEncoder.signal_states
+    monkeypatch.setattr(
+        OnnxWhisperEncoder, "signal_states", lambda self, x: encoded.append(len(x)) or original(self, x)
+    )
+    hiss = (np.random.default_rng(0).normal(0, 30, 40 * 16_000)).astype("<i2")
+    with connect(ws_url(server), max_size=None) as ws:
+        ws.send(json.dumps({"sample_rate": 16_000, "format": "pcm_s16le"}))
+        for piece in hiss.reshape(10, -1):
+            ws.send(piece.tobytes())
+        ws.send(json.dumps({"event": "end"}))
+        messages, code = session_outcome(ws)
+    assert code == 1000 and len(messages) == 1 and messages[0]["final"] and messages[0]["label"] is None
+    assert encoded == []
+
+    with connect(ws_url(server), max_size=None, max_queue=1) as deaf:
+        deaf.send(json.dumps({"sample_rate": 16_000, "format": "pcm_s16le"}))
+        for piece in speech(30).reshape(10, -1):  # 120 updates it never takes
+            deaf.send(piece.tobytes())
+        with connect(ws_url(server), max_size=None) as other:
+            other.send(json.dumps({"sample_rate": 16_000, "format": "pcm_s16le"}))
+            late = []
+            for second in speech(4).reshape(4, 16_000):
+                sent = time.perf_counter()
+                other.send(second.tobytes())
+                late.append(time.perf_counter() - sent)
+                time.sleep(max(0.0, 1.0 - late[-1]))
+            other.send(json.dumps({"event": "end"}))
+            messages, code = session_outcome(other)
+        assert code == 1000 and len(messages) >= 12 and messages[-1]["label"] == "angry"
+
+
+def test_a_burst_of_streams_and_a_second_start_message_get_plain_closes(server) -> None:
+    """Twenty-five streams opening at once on a server admitting ten: at most ten are served, the
+    others refused at once with 1013; a start message sent again mid-stream closes that stream
+    with 1003 and says why; /health answers throughout."""
+    start = json.dumps({"sample_rate": 16_000, "format": "pcm_s16le"})
+    audio = speech(2).tobytes()
+    gate = threading.Barrier(25)
+    codes: list[int | None] = []
+
+    def client() -> None:
+        with connect(ws_url(server), max_size=None) as ws:
+            gate.wait()
+            with contextlib.suppress(ConnectionClosed):
+                ws.send(start)
+                ws.send(audio)
+                ws.send(json.dumps({"event": "end"}))
+            codes.append(session_outcome(ws)[1])
+
+    with health_watch(server) as times:
+        threads = [threading.Thread(target=client) for _ in range(25)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        with connect(ws_url(server), max_size=None) as ws:
+            ws.send(start)
+            ws.send(audio)
+            ws.send(start)
+            messages, code = session_outcome(ws)
+    assert len(codes) == 25 and set(codes) <= {1000, 1013}
+    assert 1 <= codes.count(1000) <= LIMITS.max_streams
+    assert code == 1003 and 'the only text is {"event": "end"}' in messages[-1]["error"]
+    assert max(times) < 1.0
+
+
 def test_uploads_that_stall_time_out_and_count_toward_the_limit(server) -> None:
     head = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: 1000\r\n\r\n"
     start = time.perf_counter()

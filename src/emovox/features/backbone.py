@@ -9,10 +9,17 @@ other set, keyed by the weights' hash and the graphs' recipe too.
 - `whisper_frames`: the same 7 layers frame by frame, for models that pool themselves
   (`attentive_head`): pairs of Whisper's 20 ms outputs averaged, so one row per 40 ms.
 
-Mean and standard deviation add up: `Moments` (frame count, sums, sums of squares) of stretches
-encoded one after another combine into the pooled vector of all their frames, which is how a live
-stream encodes each stretch of audio once and still judges a window of several seconds
-(`BlockPooling`, used by `emovox.inference.streaming`).
+- `whisper_blocks`, `speaker_blocks`: the same layers over a clip encoded in blocks of 250 ms,
+  each alone, pooled over the blocks with speech: what a live stream can compute when it encodes
+  each block of its audio once (`emovox.inference.streaming`), so a model trained on them (the
+  bundled model's live twin) sees in training what it will hear live.
+
+Mean and standard deviation add up: `Moments` (frame count, sums, sums of squares) of blocks
+combine into the pooled vector of all their frames (`BlockPooling`), so a stream judges a window
+of several seconds, or the whole utterance, from its blocks without encoding anything again. A
+model trained on whole clips does not transfer to block features: each block restarts Whisper's
+positions and hears no context, which moves the standardised features by several deviations
+(benchmarks/live_parity.py: the whole-clip head on blocks fell to chance on RAVDESS).
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from emovox.backbones.config import HOP, Precision, SpeakerConfig, WhisperConfig
+from emovox.backbones.config import Precision, SpeakerConfig, WhisperConfig
 from emovox.backbones.graphs import RECIPE
 from emovox.backbones.runtime import OnnxSpeakerEncoder, OnnxWhisperEncoder
 from emovox.backbones.weights import MANIFEST_FILE, read_config, read_json, shipped
@@ -43,9 +50,16 @@ class BackboneConfig:
     weights: str = ""  # a weights folder; "" = the one emovox ships
     precision: str = Precision.INT8  # Whisper's matrix products (see OnnxWhisperEncoder)
     sample_rate: int = 16_000
+    block_seconds: float = 0.0  # > 0: encoded in blocks of this length, pooled over speech blocks
 
     def __post_init__(self) -> None:
         choice(Precision, self.precision, "precision")
+        if isinstance(self.block_seconds, bool) or not isinstance(self.block_seconds, int | float):
+            raise FeatureError(f"block_seconds must be a number, got {self.block_seconds!r}")
+        if self.block_seconds and not MIN_BLOCK_SECONDS <= self.block_seconds <= 30:
+            raise FeatureError(
+                f"block_seconds must be 0 or in [{MIN_BLOCK_SECONDS}, 30], got {self.block_seconds}"
+            )
 
 
 class LayerStates(Protocol):
@@ -53,6 +67,9 @@ class LayerStates(Protocol):
         """(layers, frames, width) float32 states of a 16 kHz signal."""
         ...
 
+
+MIN_BLOCK_SECONDS = 0.1  # a shorter last block of a clip or stream is not encoded
+BLOCK_SECONDS = 0.25  # the block sets' blocks: a live stream's update period
 
 _LOADING = threading.Lock()  # threads asking at once share one encoder, loaded once
 
@@ -85,7 +102,6 @@ class PooledLayers(FeatureExtractor):
     level = Level.UTTERANCE
     version = RECIPE  # the numbers change with the graphs' recipe (2: exact on every x86-64 CPU)
     weights_name: ClassVar[str]  # the shipped folder
-    state_hop: ClassVar[int]  # samples per row of states
 
     def __init__(self, config: BackboneConfig | None = None) -> None:
         self.config = config or BackboneConfig()
@@ -111,9 +127,13 @@ class PooledLayers(FeatureExtractor):
 
     def config_dict(self) -> dict[str, Any]:
         """The weights' hash is part of the set's identity: another checkpoint is never read as this
-        one (and a model trained on other weights is refused)."""
+        one (and a model trained on other weights is refused). A whole-clip set's settings are
+        written as before blocks existed, so its cache and models stay valid."""
         manifest = read_json(Path(self.folder) / MANIFEST_FILE)
-        return super().config_dict() | {"weights_sha256": manifest.get("sha256")}
+        out = super().config_dict() | {"weights_sha256": manifest.get("sha256")}
+        if not self.config.block_seconds:
+            out["settings"] = {k: v for k, v in out["settings"].items() if k != "block_seconds"}
+        return out
 
     def cache_key(self) -> str:
         """Also keyed by the onnxruntime release that runs the graphs: another may sum in another
@@ -123,14 +143,32 @@ class PooledLayers(FeatureExtractor):
         return f"{super().cache_key()}-ort{version('onnxruntime')}"
 
     def __call__(self, signal: np.ndarray) -> np.ndarray:
-        return pool_states(self.encoder().signal_states(signal))
+        if not self.config.block_seconds:
+            return pool_states(self.encoder().signal_states(signal))
+        blocks = clip_blocks(signal, self.config.block_seconds, self.config.sample_rate)
+        spoken = [b for b in blocks if block_has_speech(b)] or blocks  # a clip without speech: all
+        return sum(map(self.moments, spoken[1:]), self.moments(spoken[0])).pooled()
 
-    def moments(self, signal: np.ndarray, context: int = 0) -> Moments:
-        """The sums a stretch of signal, encoded alone, adds to a pooled vector; its first
-        `context` samples (a multiple of `state_hop`) are only heard, their states not counted."""
-        if context % self.state_hop:
-            raise FeatureError(f"context must be a multiple of {self.state_hop} samples, got {context}")
-        return Moments.of(self.encoder().signal_states(signal)[:, context // self.state_hop :])
+    def moments(self, signal: np.ndarray) -> Moments:
+        """The sums a stretch of signal, encoded alone, adds to a pooled vector."""
+        return Moments.of(self.encoder().signal_states(signal))
+
+
+def clip_blocks(signal: np.ndarray, block_seconds: float, rate: int) -> list[np.ndarray]:
+    """A clip cut as a stream cuts it: whole blocks, then the rest if at least `MIN_BLOCK_SECONDS`
+    (a clip shorter than that is one block)."""
+    size = round(block_seconds * rate)
+    blocks = [signal[start : start + size] for start in range(0, len(signal), size)]
+    if len(blocks) > 1 and len(blocks[-1]) < MIN_BLOCK_SECONDS * rate:
+        blocks.pop()
+    return blocks
+
+
+def block_has_speech(block: np.ndarray) -> bool:
+    """Whether the voice-activity detector hears speech in a block (its default rule)."""
+    from emovox.backbones.vad import SpeechRule, speech_detector
+
+    return speech_detector().has_speech(block, SpeechRule())
 
 
 def pool_states(states: np.ndarray) -> np.ndarray:
@@ -164,37 +202,32 @@ class Moments:
 
 
 class BlockPooling:
-    """An utterance set of pooled encoder layers (one, or several side by side like
-    `whisper+speaker`) computed from stretches encoded one at a time: `moments` of each block,
-    `features` of any run of blocks. Each encoder sees only its block (no context across
-    blocks), so the vector differs from the clip's own; what that costs in accuracy is measured
-    in benchmarks/live_parity.py."""
+    """A block set of pooled encoder layers (one, or several side by side like
+    `whisper_blocks+speaker_blocks`) computed block by block: `moments` of each block, `features`
+    of any run of blocks; `block_seconds` of every part alike."""
 
     def __init__(self, extractor: FeatureExtractor) -> None:
-        parts = self.pooled_parts(extractor)
-        if parts is None:
-            raise FeatureError(f"{extractor.name}: only pooled encoder layers add up block by block")
+        parts = extractor.parts if isinstance(extractor, CombinedExtractor) else [extractor]
+        if not self.pools(extractor):
+            raise FeatureError(
+                f"{extractor.name}: not a set of encoder layers pooled over blocks of one length"
+            )
         self.name = extractor.name
-        self.parts = parts
+        self.parts: list[PooledLayers] = parts  # type: ignore[assignment]
+        self.block_seconds = self.parts[0].config.block_seconds
 
     @staticmethod
-    def pooled_parts(extractor: FeatureExtractor) -> list[PooledLayers] | None:
-        """The encoders of a set made only of pooled encoder layers, else None."""
+    def pools(extractor: FeatureExtractor) -> bool:
+        """Whether a set is made only of encoder layers pooled over blocks, all of one length."""
         parts = extractor.parts if isinstance(extractor, CombinedExtractor) else [extractor]
-        return parts if all(isinstance(part, PooledLayers) for part in parts) else None  # type: ignore[return-value]
+        if not all(isinstance(part, PooledLayers) for part in parts):
+            return False
+        lengths = {part.config.block_seconds for part in parts}  # type: ignore[attr-defined]
+        return len(lengths) == 1 and lengths != {0}
 
-    @property
-    def context_step(self) -> int:
-        """Samples a block's context must be a multiple of (every part's row step)."""
-        return int(np.lcm.reduce([part.state_hop for part in self.parts]))
-
-    def moments(self, block: np.ndarray, context: np.ndarray | None = None) -> tuple[Moments, ...]:
-        """Each part's moments of one block of prepared signal (at least Whisper's 20 ms step),
-        heard after `context` (audio before it, a multiple of `context_step` samples long)."""
-        if context is None or len(context) == 0:
-            return tuple(part.moments(block) for part in self.parts)
-        heard = np.concatenate([context, block])
-        return tuple(part.moments(heard, len(context)) for part in self.parts)
+    def moments(self, block: np.ndarray) -> tuple[Moments, ...]:
+        """Each part's moments of one block of prepared signal (at least Whisper's 20 ms step)."""
+        return tuple(part.moments(block) for part in self.parts)
 
     @staticmethod
     def features(blocks: Sequence[tuple[Moments, ...]]) -> np.ndarray:
@@ -208,7 +241,6 @@ class BlockPooling:
 class WhisperLayers(PooledLayers):
     name = "whisper"
     weights_name = "whisper-base"
-    state_hop = 2 * HOP  # samples per output (20 ms)
 
     @staticmethod
     def shape(folder: Path) -> tuple[int, int]:
@@ -222,7 +254,6 @@ class WhisperLayers(PooledLayers):
 class SpeakerLayers(PooledLayers):
     name = "speaker"
     weights_name = "speaker"
-    state_hop = HOP  # samples per mel frame (10 ms)
 
     @staticmethod
     def shape(folder: Path) -> tuple[int, int]:
@@ -231,6 +262,20 @@ class SpeakerLayers(PooledLayers):
 
     def encoder(self) -> LayerStates:
         return speaker_encoder(self.folder)
+
+
+class WhisperBlocks(WhisperLayers):
+    name = "whisper_blocks"
+
+    def __init__(self, config: BackboneConfig | None = None) -> None:
+        super().__init__(config or BackboneConfig(block_seconds=BLOCK_SECONDS))
+
+
+class SpeakerBlocks(SpeakerLayers):
+    name = "speaker_blocks"
+
+    def __init__(self, config: BackboneConfig | None = None) -> None:
+        super().__init__(config or BackboneConfig(block_seconds=BLOCK_SECONDS))
 
 
 class WhisperFrames(WhisperLayers):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 from emovox.errors import FeatureError
-from emovox.features.backbone import SpeakerLayers, WhisperFrames, WhisperLayers
+from emovox.features.backbone import SpeakerBlocks, SpeakerLayers, WhisperBlocks, WhisperFrames, WhisperLayers
 from emovox.features.base import FeatureExtractor
 from emovox.features.combined import CombinedExtractor
 from emovox.features.enhanced import Enhanced392
@@ -24,6 +24,8 @@ class FeatureSet(StrEnum):
     WHISPER = "whisper"  # 7 x 2 x 512, Whisper-base's layers pooled
     SPEAKER = "speaker"  # 3 x 2 x 256, Resemblyzer's speaker encoder's layers pooled
     WHISPER_FRAMES = "whisper_frames"  # (frames, 7 x 512) every 40 ms
+    WHISPER_BLOCKS = "whisper_blocks"  # as whisper, over 250 ms blocks encoded alone (live streams)
+    SPEAKER_BLOCKS = "speaker_blocks"  # as speaker, over 250 ms blocks encoded alone
 
 
 EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
@@ -36,6 +38,8 @@ EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
     FeatureSet.WHISPER: WhisperLayers,
     FeatureSet.SPEAKER: SpeakerLayers,
     FeatureSet.WHISPER_FRAMES: WhisperFrames,
+    FeatureSet.WHISPER_BLOCKS: WhisperBlocks,
+    FeatureSet.SPEAKER_BLOCKS: SpeakerBlocks,
 }
 
 

@@ -36,6 +36,7 @@ AudioInput = str | os.PathLike[str] | bytes | BinaryIO | np.ndarray
 BUNDLED = ("default",)
 MAX_CARD_BYTES = 1024 * 1024
 MIN_ADAPTATION_CLIPS = 2
+LIVE_FOLDER = "live"
 
 
 def bundled_path(name: str) -> Path:
@@ -76,6 +77,19 @@ class EmotionPredictor:
             self.members = [make_member(model, backend, directory)]
         self.calibration = Calibration.from_metadata(model.metadata)
         self.speech: SpeechRule | None = SpeechRule()  # what counts as speech; None: judge any sound
+        self.live = self._live_twin(backend)
+
+    def _live_twin(self, backend: BackendName | str) -> EmotionPredictor | None:
+        """The model in the directory's `live/` folder, which its streams use: trained on block
+        sets (see `emovox.features.backbone`), it judges a stream from blocks encoded once each,
+        where this model would re-encode every window (see `emovox.inference.streaming`)."""
+        folder = self.directory / LIVE_FOLDER if self.directory is not None else None
+        if folder is None or not (folder / "config.json").is_file():
+            return None
+        twin = EmotionPredictor(load_any(folder), backend, folder)
+        if twin.labels != self.labels or twin.block_seconds is None:
+            raise ArtifactError(f"{folder}: a live twin must read block sets and have its model's labels")
+        return twin
 
     @classmethod
     def load(
@@ -113,10 +127,13 @@ class EmotionPredictor:
         return all(m.steps for m in self.members)
 
     @property
-    def pools_blocks(self) -> bool:
-        """True when every member reads pooled encoder layers, whose moments add up block by
-        block (streams then encode each block of audio once: `emovox.inference.streaming`)."""
-        return all(BlockPooling.pooled_parts(m.extractor) is not None for m in self.members)
+    def block_seconds(self) -> float | None:
+        """The block length when every member reads a block set of one length (its streams encode
+        each block of audio once: `emovox.inference.streaming`), else None."""
+        if not all(BlockPooling.pools(m.extractor) for m in self.members):
+            return None
+        lengths = {BlockPooling(m.extractor).block_seconds for m in self.members}
+        return lengths.pop() if len(lengths) == 1 else None
 
     def has_speech(self, signal: np.ndarray) -> bool:
         """Whether a prepared signal holds sound and, under `speech`, speech (see `features`)."""
@@ -124,6 +141,14 @@ class EmotionPredictor:
         if not has_sound_frame(signal, audio.frame_length, audio.hop_length):
             return False
         return self.speech is None or speech_detector().has_speech(signal, self.speech)
+
+    @property
+    def streaming(self) -> str:
+        """How streams run: "frames" (the streaming LSTM), "blocks" (a block model, or a live
+        twin), or "windows" (every update re-encodes its window)."""
+        if self.streams_frames:
+            return "frames"
+        return "blocks" if (self.live or self).block_seconds is not None else "windows"
 
     def describe(self) -> dict[str, Any]:
         """The loaded model's name, features, labels and card metrics (for `GET /v1/models`)."""
@@ -136,7 +161,7 @@ class EmotionPredictor:
             "labels": list(self.labels),
             "backend": str(self.backend),
             "sample_rate": self.audio.sample_rate,
-            "streaming": "frames" if self.streams_frames else "windows",
+            "streaming": self.streaming,
             "metrics": card or {},
             "training": {k: first.metadata.get(k) for k in ("corpora", "seed", "selection")},
         }

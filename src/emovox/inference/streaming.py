@@ -3,12 +3,12 @@
 The streaming LSTM (the seed's frame-by-frame inference) carries its hidden state from frame
 to frame: each chunk's new 10 ms frames go through the network in one call with the state
 carried, which gives exactly what one frame at a time gives. Other models (and ensembles)
-stream by sliding windows: every `emit_every_ms` they judge the last `window_seconds`. Models on
-pooled encoder layers (the bundled model) encode each emit period's audio once, as a block of
-its own, and pool the window from the blocks' moments (`encode="blocks"`, the default: a stream
-costs about one encoding of its audio instead of `window_seconds / emit_every_ms` of them; what
-the blocks' lost context costs in accuracy is in benchmarks/live_parity.py); blocks without
-speech run no encoder. `encode="windows"` re-encodes every window whole, as before.
+stream by sliding windows: every `emit_every_ms` they judge the last `window_seconds`. Models
+on block sets (`whisper_blocks+speaker_blocks`: the bundled model's live twin, which streams for
+it) encode each 250 ms block of audio once and pool the window, or the utterance, from the
+blocks' moments: a stream costs about one encoding of its audio instead of `window_seconds /
+emit_every_ms` of them, and a block without speech runs no encoder; updates come every block (or
+every whole number of blocks nearest `emit_every_ms`).
 
 Every update also carries a smoothed view: an exponential moving average of the current
 probabilities with a time constant of `smoothing_seconds` (1 s by default; 0 turns it off), and
@@ -18,8 +18,7 @@ several times a second. The raw values stay in the update.
 The utterance decision is "last" (the LSTM's state after the latest frame; for window models,
 the whole utterance heard so far) or "mean" (the mean of every frame's, or every window's,
 probabilities). Pushing a whole clip in any chunk sizes and asking `result()` in "last" mode
-gives the offline prediction of that clip (tested; with `encode="windows"` for encoder models),
-when the clip is already at its level:
+gives the offline prediction of that clip (tested), when the clip is already at its level:
 a stream cannot know its peak in advance, so `level="running_peak"` (for live microphones)
 scales by the loudest sample so far instead.
 """
@@ -37,7 +36,7 @@ import soxr
 from emovox.audio import prepare_signal
 from emovox.errors import AudioError, ConfigError, EmovoxError, choice
 from emovox.features import FrameMfcc, StreamingMfcc
-from emovox.features.backbone import BlockPooling, Moments
+from emovox.features.backbone import MIN_BLOCK_SECONDS, BlockPooling, Moments
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.result import Prediction, StreamUpdate
 
@@ -50,11 +49,6 @@ class Decision(StrEnum):
     MEAN = "mean"
 
 
-class Encode(StrEnum):
-    BLOCKS = "blocks"  # pooled-encoder models: each emit period's audio encoded once, alone
-    WINDOWS = "windows"  # every update re-encodes its whole window (other models always do)
-
-
 class InputLevel(StrEnum):
     AS_IS = "as_is"  # samples used as they come (offline-equal for clips at their level)
     RUNNING_PEAK = "running_peak"  # divided by the loudest sample so far (live microphones)
@@ -63,19 +57,20 @@ class InputLevel(StrEnum):
 @dataclass(frozen=True)
 class StreamConfig:
     sample_rate: int = 16_000  # of the pushed chunks; resampled to the model's rate
-    emit_every_ms: float | None = None  # None: 100, or BLOCK_EMIT_MS for a stream of blocks
+    emit_every_ms: float | None = None  # None: 100 ms, or every block for a model on block sets
     decision: Decision = Decision.LAST
     level: InputLevel = InputLevel.AS_IS
     window_seconds: float = 2.0  # window models only
     max_utterance_seconds: float = 600.0  # audio kept for the utterance decision of window models
     adapt: bool = False  # normalise with the stream's own running statistics (one speaker/set-up)
     smoothing_seconds: float = 1.0  # time constant of the smoothed view; 0: none
-    encode: Encode = Encode.BLOCKS  # window models on pooled encoder layers (see the module)
+    twin: bool = True  # stream with the model's live twin where it has one (see StreamingSession)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decision", choice(Decision, self.decision, "decision"))
-        object.__setattr__(self, "encode", choice(Encode, self.encode, "encode"))
         object.__setattr__(self, "level", choice(InputLevel, self.level, "level"))
+        if not isinstance(self.twin, bool):
+            raise ConfigError(f"twin must be true or false, got {self.twin!r}")
         for name in (
             "sample_rate",
             *(("emit_every_ms",) if self.emit_every_ms is not None else ()),
@@ -98,29 +93,19 @@ class StreamConfig:
             raise ConfigError(f"smoothing_seconds must be in [0, 60], got {self.smoothing_seconds}")
 
 
-MIN_BLOCK_SECONDS = 0.1  # a stream's last, partial block shorter than this is not encoded
-BLOCK_EMIT_MS = 250.0  # a block stream's default update period, and so its block: shorter blocks
-# cost more per second (each encoder call has a fixed part) and judge worse (benchmarks/live_parity.py)
-
-
 class BlockWindows:
     """A stream's pooled encoder features, each block of audio encoded once: the moments of every
     block with speech (`BlockPooling`), the last `window_blocks` kept for the window, all summed
     for the utterance (constant memory however long the stream). A block without speech adds
-    nothing: its encoders are not run. `context`: samples of the audio before a block the encoders
-    hear with it (rounded down to what every encoder's step divides), their states not counted."""
+    nothing: its encoders are not run."""
 
-    def __init__(self, pooling: BlockPooling, window_blocks: int, context: int = 0) -> None:
+    def __init__(self, pooling: BlockPooling, window_blocks: int) -> None:
         self.pooling = pooling
-        self.context = context // pooling.context_step * pooling.context_step
-        self._before = np.zeros(0, dtype=np.float32)
         self._recent: deque[tuple[Moments, ...] | None] = deque(maxlen=window_blocks)
         self._utterance: tuple[Moments, ...] | None = None
 
     def add(self, block: np.ndarray, speech: bool) -> None:
-        moments = self.pooling.moments(block, self._before) if speech else None
-        if self.context:
-            self._before = np.concatenate([self._before, block])[-self.context :]
+        moments = self.pooling.moments(block) if speech else None
         self._recent.append(moments)
         if moments is not None:
             self._utterance = (
@@ -155,11 +140,17 @@ def as_float_pcm(chunk: np.ndarray) -> np.ndarray:
 
 
 class StreamingSession:
-    """Push chunks, receive `StreamUpdate`s; `result()` is the utterance decision so far."""
+    """Push chunks, receive `StreamUpdate`s; `result()` is the utterance decision so far. A
+    predictor with a live twin (`EmotionPredictor.live`) streams with the twin unless
+    `config.twin` is False (the model itself then re-encodes every window: its own accuracy, at
+    about eight times the cost); what counts as speech stays the predictor's own rule."""
 
     def __init__(self, predictor: EmotionPredictor, config: StreamConfig | None = None) -> None:
-        self.predictor = predictor
         self.config = config or StreamConfig()
+        self.speech_rule_of = predictor
+        if self.config.twin and predictor.live is not None:
+            predictor = predictor.live
+        self.predictor = predictor
         self.rate = predictor.audio.sample_rate
         self.frames_mode = predictor.streams_frames
         if self.frames_mode:
@@ -168,11 +159,15 @@ class StreamingSession:
             if len(extractors) != 1 or not isinstance(mfcc, FrameMfcc):
                 raise ConfigError("frame-by-frame streaming needs members on the same frame features")
             self._mfcc_extractor = mfcc
-        self.blocks_mode = (
-            not self.frames_mode and self.config.encode is Encode.BLOCKS and predictor.pools_blocks
-        )
-        default_ms = BLOCK_EMIT_MS if self.blocks_mode else 100.0
-        self.emit_every_ms = self.config.emit_every_ms or default_ms
+        self.blocks_mode = not self.frames_mode and predictor.block_seconds is not None
+        if self.blocks_mode:
+            block_ms = 1000 * predictor.block_seconds  # type: ignore[operator]
+            self._block = round(block_ms * self.rate / 1000)  # samples
+            asked = self.config.emit_every_ms or block_ms
+            self._emit_blocks = max(1, round(asked / block_ms))  # blocks per update
+            self.emit_every_ms = self._emit_blocks * block_ms
+        else:
+            self.emit_every_ms = self.config.emit_every_ms or 100.0
         self.reset()
 
     def reset(self) -> None:
@@ -203,7 +198,8 @@ class StreamingSession:
             self._kept = 0  # samples in self._chunks (blocks mode: of the block being filled)
             self._emit_every = max(1, round(self.emit_every_ms * self.rate / 1000))  # in samples
         if self.blocks_mode:
-            window_blocks = max(1, round(cfg.window_seconds * self.rate / self._emit_every))
+            window_blocks = max(1, round(cfg.window_seconds * self.rate / self._block))
+            self._blocks_done = 0
             extractors = {m.extractor.name: m.extractor for m in self.predictor.members}
             self._blocks = {
                 name: BlockWindows(BlockPooling(e), window_blocks) for name, e in extractors.items()
@@ -313,18 +309,21 @@ class StreamingSession:
     # -- models on pooled encoder layers: blocks -----------------------------------------------
 
     def _blocks_push(self, x: np.ndarray, start: int) -> list[StreamUpdate]:
-        """Each emit period's audio becomes a block, encoded once; an update judges the window's
-        blocks (none while the window holds no speech)."""
+        """Each block of audio is encoded once as it completes; every `_emit_blocks` blocks an
+        update judges the window's blocks (none while the window holds no speech)."""
         updates = []
         while len(x):
-            take = min(len(x), self._emit_every - self._kept)
+            take = min(len(x), self._block - self._kept)
             self._chunks.append(x[:take])
             self._kept += take
             x, start = x[take:], start + take
-            if self._kept < self._emit_every:
+            if self._kept < self._block:
                 break
             self._add_block(self._audio())
             self._chunks, self._kept = [], 0
+            self._blocks_done += 1
+            if self._blocks_done % self._emit_blocks:
+                continue
             features = {name: blocks.window() for name, blocks in self._blocks.items()}
             if any(f is None for f in features.values()):
                 continue
@@ -339,7 +338,7 @@ class StreamingSession:
         return updates
 
     def _add_block(self, block: np.ndarray) -> None:
-        speech = self.predictor.has_speech(block)
+        speech = self.speech_rule_of.has_speech(block)
         for blocks in self._blocks.values():
             blocks.add(block, speech)
 

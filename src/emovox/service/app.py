@@ -157,7 +157,7 @@ def create_app(
     limits = limits or ServiceLimits()
     access = access or ServiceAccess()
     workers = ThreadPoolExecutor(limits.worker_threads, thread_name_prefix="emovox-worker")
-    max_streams = limits.max_streams or stream_capacity(predictor)
+    max_streams = limits.max_streams or stream_capacity(predictor, limits.worker_threads)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -134,9 +134,12 @@ class LiveStream:
             reader.cancel()
 
     async def send(self, message: dict[str, Any]) -> None:
+        """One message to the client; a client that has not taken its messages for the idle
+        timeout (its buffers full: it never reads) is treated as gone, freeing its slot."""
         try:
-            await self.websocket.send_json(message)
-        except (WebSocketDisconnect, RuntimeError) as exc:  # Starlette's two ways of saying so
+            async with asyncio.timeout(self.limits.idle_timeout_seconds):
+                await self.websocket.send_json(message)
+        except (WebSocketDisconnect, RuntimeError, TimeoutError) as exc:  # Starlette's two ways, and ours
             raise ClientGone() from exc
 
     async def _close(self, refused: StreamRefused) -> None:
@@ -242,21 +245,25 @@ class LiveStream:
 
 UPDATE_OVERHEAD_SECONDS = 0.0004  # event loop, JSON and WebSocket frames per update (measured:
 # benchmarks/service_load.py); the GIL puts the event loop and the models' Python code on one core
+TARGET_LOAD = 0.4  # of the cores a stream's work can use, kept for bursts and the clients' own work
 
 
-def stream_capacity(predictor: EmotionPredictor, target_load: float = 0.4) -> int:
-    """How many real-time streams (updates every 100 ms) the service can serve with one core's
-    worth of Python at `target_load`: the CPU seconds one stream costs per second of audio, the
-    model's measured on a synthetic voice plus the service's per-update overhead.
+def stream_capacity(predictor: EmotionPredictor, workers: int = 1, target_load: float = TARGET_LOAD) -> int:
+    """How many real-time streams (at their default update period) the service can serve at
+    `target_load` of the cores their work runs on: the CPU seconds one stream costs per second of
+    audio, the model's measured on a synthetic voice plus the speech check's and the service's
+    per-update overhead. The streaming LSTM's steps run on the event loop (one core); other
+    models' in the `workers` threads, mostly outside the GIL (onnxruntime), so on that many cores.
 
-    The synthetic voice is no speech to the voice-activity detector, whose refusal costs little:
-    the speech rule is off while measuring, so the estimate is what a stream of speech costs."""
+    The synthetic voice is no speech to the voice-activity detector, which would skip the
+    encoders: the model runs with the speech rule off, and the rule's own cost (its worst case,
+    a piece without speech, read to the end) is measured apart and added."""
     rate = predictor.audio.sample_rate
     t = np.arange(4 * rate) / rate
     voice = (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t))).astype(np.float32)
     rule, predictor.speech = predictor.speech, None  # at start-up, before anything is served
     try:
-        session = predictor.stream(emit_every_ms=100, level="as_is")
+        session = predictor.stream(level="as_is")
         session.push(voice[:rate])  # warm up
         costs = []  # CPU seconds per audio second, three times: the least is the least disturbed
         for second in range(1, 4):
@@ -265,4 +272,27 @@ def stream_capacity(predictor: EmotionPredictor, target_load: float = 0.4) -> in
             costs.append(time.thread_time() - start + updates * UPDATE_OVERHEAD_SECONDS)
     finally:
         predictor.speech = rule
-    return int(min(500, max(1, target_load / max(min(costs), 1e-4))))
+    cost = min(costs) + speech_check_cost(predictor, session, voice)
+    cores = 1 if predictor.streams_frames else max(1, workers)
+    return int(min(500, max(1, target_load * cores / max(cost, 1e-4))))
+
+
+def speech_check_cost(predictor: EmotionPredictor, session: Any, voice: np.ndarray) -> float:
+    """CPU seconds per audio second of a stream's speech checks: one per block (block streams) or
+    per update on its window (window streams); frame streams have none."""
+    if rule := predictor.speech:
+        from emovox.backbones.vad import speech_detector
+
+        rate = predictor.audio.sample_rate
+        if session.blocks_mode:
+            piece = round(session.predictor.block_seconds * rate)
+            per_second = rate / piece
+        elif not session.frames_mode:
+            piece, per_second = round(session.config.window_seconds * rate), 1000 / session.emit_every_ms
+        else:
+            return 0.0
+        start = time.thread_time()
+        for _ in range(5):
+            speech_detector().has_speech(voice[:piece], rule)
+        return (time.thread_time() - start) / 5 * per_second
+    return 0.0
