@@ -215,6 +215,11 @@ class StreamingSession:
             x = self._resampler.resample_chunk(x)
         return self._consume(x)
 
+    def only_buffers(self, samples: int) -> bool:
+        """Whether pushing `samples` more (at the pushed rate) would only be buffered: a block
+        stream whose current block they do not complete does no model work for them."""
+        return self.blocks_mode and self._resampler is None and self._kept + samples < self._block
+
     def finish(self) -> Prediction | None:
         """End of input: flush the resampler (and a last partial block) and return the utterance
         decision."""

@@ -217,9 +217,10 @@ class LiveStream:
     async def push(self, session: Any, piece: np.ndarray) -> list[Any]:
         """The session's updates for one slice. The streaming LSTM's step over at most a slice
         (0.5 s: 50 frames, a few milliseconds) runs right here: a thread handoff per message
-        cost 25 times the work (100 streams: p50 1.7 s against 67 ms); window models'
-        predictions, and every final decision of theirs, go to the worker pool."""
-        if self.predictor.streams_frames:
+        cost 25 times the work (100 streams: p50 1.7 s against 67 ms); so does a slice a block
+        stream only buffers (most 100 ms chunks complete no 250 ms block). Blocks and windows
+        to encode, and every final decision, go to the worker pool."""
+        if self.predictor.streams_frames or session.only_buffers(len(piece)):
             updates = session.push(piece)
             await asyncio.sleep(0)  # let other clients, and a departure, be seen between slices
             return updates
@@ -245,12 +246,14 @@ class LiveStream:
 
 UPDATE_OVERHEAD_SECONDS = 0.0004  # event loop, JSON and WebSocket frames per update (measured:
 # benchmarks/service_load.py); the GIL puts the event loop and the models' Python code on one core
-TARGET_LOAD = 0.4  # of the cores a stream's work can use, kept for bursts and the clients' own work
+EVENT_LOOP_LOAD = 0.4  # of the event loop's core for frame streams (100 LSTM streams: p99 76 ms)
+WORKER_LOAD = 0.5  # of the worker cores for block and window streams: the estimate then meets the
+# count benchmarks/live_capacity.py serves (0.4 gave 21 where 30 were served within p99 300 ms)
 
 
-def stream_capacity(predictor: EmotionPredictor, workers: int = 1, target_load: float = TARGET_LOAD) -> int:
+def stream_capacity(predictor: EmotionPredictor, workers: int = 1, target_load: float | None = None) -> int:
     """How many real-time streams (at their default update period) the service can serve at
-    `target_load` of the cores their work runs on: the CPU seconds one stream costs per second of
+    `target_load` (by default `EVENT_LOOP_LOAD` or `WORKER_LOAD`) of the cores their work runs on: the CPU seconds one stream costs per second of
     audio, the model's measured on a synthetic voice plus the speech check's and the service's
     per-update overhead. The streaming LSTM's steps run on the event loop (one core); other
     models' in the `workers` threads, mostly outside the GIL (onnxruntime), so on that many cores.
@@ -274,7 +277,8 @@ def stream_capacity(predictor: EmotionPredictor, workers: int = 1, target_load: 
         predictor.speech = rule
     cost = min(costs) + speech_check_cost(predictor, session, voice)
     cores = 1 if predictor.streams_frames else max(1, workers)
-    return int(min(500, max(1, target_load * cores / max(cost, 1e-4))))
+    load = target_load or (EVENT_LOOP_LOAD if predictor.streams_frames else WORKER_LOAD)
+    return int(min(500, max(1, load * cores / max(cost, 1e-4))))
 
 
 def speech_check_cost(predictor: EmotionPredictor, session: Any, voice: np.ndarray) -> float:
