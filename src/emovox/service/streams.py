@@ -253,7 +253,8 @@ WORKER_LOAD = 0.5  # of the worker cores for block and window streams: the estim
 
 def stream_capacity(predictor: EmotionPredictor, workers: int = 1, target_load: float | None = None) -> int:
     """How many real-time streams (at their default update period) the service can serve at
-    `target_load` (by default `EVENT_LOOP_LOAD` or `WORKER_LOAD`) of the cores their work runs on: the CPU seconds one stream costs per second of
+    `target_load` (default: `EVENT_LOOP_LOAD` or `WORKER_LOAD`) of the cores their work runs on:
+    the CPU seconds one stream costs per second of
     audio, the model's measured on a synthetic voice plus the speech check's and the service's
     per-update overhead. The streaming LSTM's steps run on the event loop (one core); other
     models' in the `workers` threads, mostly outside the GIL (onnxruntime), so on that many cores.
