@@ -133,19 +133,19 @@ def test_live_microphone_streams_smoothed_results(server, browser) -> None:
     page, problems = open_page(browser, server)
     page.click("#record-button")
     period = EmotionPredictor.load().stream().emit_every_ms / 1000  # 0.25 s: the live twin's blocks
-    page.wait_for_function(f"Number(document.body.dataset.liveUpdates || 0) >= {round(12 / period)}",
-                           timeout=45_000)  # fmt: skip
+    page.wait_for_function(f"Number(document.body.dataset.liveUpdates || 0) >= {round(20 / period)}",
+                           timeout=60_000)  # fmt: skip
     assert page.text_content("#live-label").strip() != ""
     assert page.locator("#live-bars .bar").count() == 7
     assert page.text_content("#live-error").strip() == ""
     held = page.text_content("#live-held")
     assert held.startswith("for ") and held.endswith(" s")
     assert int(page.get_attribute("#live-chart", "data-time-ticks")) >= 4  # the chart has a time axis
-    # a real clip on a loop (speech, pauses): the shown emotion changes at most about every 1.5 s
-    # of audio, and half as often as the raw one, which swings several times a second
+    # a real clip on a loop (speech, pauses): the shown emotion changes at most about every 2 s
+    # of audio, and less often than the raw one
     data = {k: int(v) for k, v in page.evaluate("({...document.body.dataset})").items()}
     seconds = data["liveUpdates"] * period
-    assert data["liveChanges"] <= seconds / 1.5 and 2 * data["liveChanges"] <= data["liveRawChanges"]
+    assert data["liveChanges"] <= seconds / 2 and data["liveChanges"] < data["liveRawChanges"]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "live.png"), full_page=True)
     page.click("#record-button")  # stop: the server sends its final decision
