@@ -110,13 +110,19 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-async def one_stream(url: str, pcm: bytes, seconds: float, latencies: list[float], lost: list[int]) -> None:
+async def one_stream(
+    url: str, pcm: bytes, seconds: float, latencies: list[float], lost: list[int]
+) -> tuple[int, float]:
+    """One real-time stream of 100 ms chunks of 16-bit PCM; each update's latency is from sending
+    the chunk that completed it to receiving it. Appends the chunks that completed no update to
+    `lost`; returns (updates received, stream seconds from the first update to the end)."""
     import websockets
 
     n = int(seconds * 10)
     chunks = [pcm[i * 3200 : (i + 1) * 3200] for i in range(n)]
     sent: dict[int, float] = {}
     received: set[int] = set()
+    times: list[float] = []
     async with websockets.connect(url, max_size=None) as ws:
         await ws.send(json.dumps({"sample_rate": 16000, "format": "pcm_s16le", "level": "as_is"}))
 
@@ -125,6 +131,9 @@ async def one_stream(url: str, pcm: bytes, seconds: float, latencies: list[float
                 data = json.loads(message)
                 if data.get("final"):
                     return
+                if "error" in data:
+                    raise RuntimeError(data["error"])
+                times.append(data["t"])
                 chunk = int(np.ceil(data["t"] * 10 - 1e-6)) - 1  # the chunk whose samples completed it
                 if chunk in sent and chunk not in received:
                     received.add(chunk)
@@ -137,8 +146,9 @@ async def one_stream(url: str, pcm: bytes, seconds: float, latencies: list[float
             sent[i] = time.perf_counter()
             await ws.send(chunks[i])
         await ws.send(json.dumps({"event": "end"}))
-        await asyncio.wait_for(task, 30)
+        await asyncio.wait_for(task, 60)
     lost.append(len([i for i in range(1, n) if i not in received]))  # chunk 0 completes no update
+    return len(times), (n * 0.1 - times[0]) if times else 0.0
 
 
 async def post_load(url: str, body: bytes, seconds: float, clients: int) -> tuple[int, list[float], int]:

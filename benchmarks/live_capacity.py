@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from inference import percentile, served
+from inference import one_stream, percentile, served
 from publish import publish
 
 from emovox.audio import load_audio
@@ -32,43 +32,8 @@ from emovox.machine import describe_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIP = ROOT / "examples" / "03-01-05-02-01-01-24.flac"
-CHUNK_SECONDS = 0.1
 TARGET_UPDATES = 4.0  # per second
 TARGET_P99_MS = 300.0
-
-
-async def one_stream(url: str, pcm: bytes, seconds: float, latencies: list[float]) -> tuple[int, float]:
-    """(updates received, stream seconds from the first update to the end) of one real-time stream."""
-    import websockets
-
-    step = int(CHUNK_SECONDS * 16_000) * 2
-    chunks = [pcm[i : i + step] for i in range(0, int(seconds * 16_000) * 2, step)]
-    sent: dict[int, float] = {}
-    times: list[float] = []
-    async with websockets.connect(url, max_size=None) as ws:
-        await ws.send(json.dumps({"sample_rate": 16000, "format": "pcm_s16le", "level": "as_is"}))
-
-        async def reader() -> None:
-            async for message in ws:
-                data = json.loads(message)
-                if data.get("final"):
-                    return
-                if "error" in data:
-                    raise RuntimeError(data["error"])
-                times.append(data["t"])
-                chunk = int(np.ceil(data["t"] / CHUNK_SECONDS - 1e-6)) - 1  # the chunk that completed it
-                if chunk in sent:
-                    latencies.append(time.perf_counter() - sent[chunk])
-
-        task = asyncio.create_task(reader())
-        start = time.perf_counter()
-        for i, chunk in enumerate(chunks):
-            await asyncio.sleep(max(0.0, start + i * CHUNK_SECONDS - time.perf_counter()))
-            sent[i] = time.perf_counter()
-            await ws.send(chunk)
-        await ws.send(json.dumps({"event": "end"}))
-        await asyncio.wait_for(task, 60)
-    return len(times), (len(chunks) * CHUNK_SECONDS - times[0]) if times else 0.0
 
 
 def run_streams(port: int, streams: int, seconds: float) -> dict:
@@ -78,7 +43,7 @@ def run_streams(port: int, streams: int, seconds: float) -> dict:
 
     async def run() -> list:
         url = f"ws://127.0.0.1:{port}/v1/stream"
-        return await asyncio.gather(*(one_stream(url, pcm, seconds, latencies) for _ in range(streams)),
+        return await asyncio.gather(*(one_stream(url, pcm, seconds, latencies, []) for _ in range(streams)),
                                     return_exceptions=True)  # fmt: skip
 
     outcomes = asyncio.run(run())

@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import numpy as np
@@ -127,6 +127,15 @@ def speech(seconds: float, rate: int = 16_000) -> np.ndarray:
     return (np.tile(clip, reps)[: int(seconds * rate)] * 20_000).astype("<i2")
 
 
+def run_clients(client: Callable[[], None], count: int) -> None:
+    """`count` threads running `client` at once, until all are done (two minutes at most each)."""
+    threads = [threading.Thread(target=client) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+
 def session_outcome(ws) -> tuple[list[dict], int | None]:
     """Every message until the server closes, and its close code."""
     messages = []
@@ -170,11 +179,7 @@ def test_window_streams_ending_together_leave_health_answering(server) -> None:
             results.append(session_outcome(ws))
 
     with health_watch(server) as times:
-        threads = [threading.Thread(target=client) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        run_clients(client, 8)
     assert len(results) == 8
     for messages, code in results:
         assert code == 1000 and messages[-1]["final"] and messages[-1]["label"] == "angry"
@@ -288,11 +293,7 @@ def test_a_burst_of_streams_and_a_second_start_message_get_plain_closes(server) 
             codes.append(session_outcome(ws)[1])
 
     with health_watch(server) as times:
-        threads = [threading.Thread(target=client) for _ in range(25)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=120)
+        run_clients(client, 25)
         with connect(ws_url(server), max_size=None) as ws:
             ws.send(start)
             ws.send(audio)

@@ -298,14 +298,8 @@ class StreamingSession:
             for end in boundaries:
                 piece = audio[max(0, end - window - offset) : end - offset]
                 probabilities = self._judge(piece, learn=True)
-                if probabilities is None:
-                    continue
-                self._sum += probabilities
-                self._count += 1
-                self._last = probabilities
-                mean = self._sum / self._count
-                utterance = probabilities if self.config.decision is Decision.LAST else mean
-                updates.append(self._update(end / self.rate, probabilities, utterance))
+                if probabilities is not None:
+                    updates.append(self._window_update(end / self.rate, probabilities))
         if self._kept > limit:  # keep the latest max_utterance_seconds only
             audio = self._audio()[-limit:]
             self._chunks, self._kept = [audio], len(audio)
@@ -335,11 +329,7 @@ class StreamingSession:
             if self._adaptation is not None:
                 self._adaptation.add(features)  # type: ignore[arg-type]
             probabilities = self.predictor.classify(features, self._adaptation)  # type: ignore[arg-type]
-            self._sum += probabilities
-            self._count += 1
-            self._last = probabilities
-            utterance = probabilities if self.config.decision is Decision.LAST else self._sum / self._count
-            updates.append(self._update(start / self.rate, probabilities, utterance))
+            updates.append(self._window_update(start / self.rate, probabilities))
         return updates
 
     def _add_block(self, block: np.ndarray) -> None:
@@ -372,6 +362,14 @@ class StreamingSession:
             self._held_since = t
         self._smoothed, self._smoothed_t = smoothed, t
         return smoothed
+
+    def _window_update(self, t: float, probabilities: np.ndarray) -> StreamUpdate:
+        """The update of a judged window (or window of blocks): counted for the "mean" decision."""
+        self._sum += probabilities
+        self._count += 1
+        self._last = probabilities
+        utterance = probabilities if self.config.decision is Decision.LAST else self._sum / self._count
+        return self._update(t, probabilities, utterance)
 
     def _update(self, t: float, current: np.ndarray, utterance: np.ndarray) -> StreamUpdate:
         judge = self.predictor.judge
