@@ -39,7 +39,7 @@ from emovox.backbones.weights import (
 from emovox.backbones.whisper import WhisperEncoder, log_mel
 from emovox.errors import ConfigError, FeatureError
 from emovox.features import get_extractor
-from emovox.features.backbone import BackboneConfig, WhisperLayers
+from emovox.features.backbone import BackboneConfig, BlockGrid, WhisperLayers
 from emovox.inference import EmotionPredictor
 from emovox.models.layered import AttentiveHead, AttentiveHeadConfig
 
@@ -234,6 +234,24 @@ def test_the_whisper_feature_set_pools_every_layer(whisper_base, tmp_path) -> No
     tiny_folder(tmp_path / "tiny")  # another checkpoint: its own dimensions and its own cache entries
     other = WhisperLayers(BackboneConfig(weights=str(tmp_path / "tiny")))
     assert other.dim == 3 * 2 * 32 and other.cache_key() != extractor.cache_key()
+
+
+def test_a_clip_is_cut_into_blocks_as_a_stream_cuts_it() -> None:
+    """Whole blocks one hop apart, then the next block cut short when at least 100 ms remain past
+    the last one's end; a clip no longer than a block is one block; windows count blocks so that
+    they cover their seconds; a hop longer than its block, or without blocks, is refused."""
+    grid = BlockGrid(0.5, 0.25)
+    sizes = (900, 9_000, 10_000, 13_000)
+    cuts = {n: [len(b) for b in grid.cut(np.zeros(n, np.float32), 16_000)] for n in sizes}
+    assert cuts == {900: [900], 9_000: [8_000], 10_000: [8_000, 6_000], 13_000: [8_000, 8_000]}
+    signal = np.arange(14_000, dtype=np.float32)
+    assert [b[0] for b in grid.cut(signal, 16_000)] == [0, 4_000, 8_000]
+    assert grid.window_blocks(2.0) == 7 and BlockGrid(0.25, 0.25).window_blocks(2.0) == 8
+    assert BackboneConfig(block_seconds=0.5, hop_seconds=0.25).grid == grid
+    assert BackboneConfig(block_seconds=0.25).grid == BlockGrid(0.25, 0.25) and BackboneConfig().grid is None
+    for bad in ({"block_seconds": 0.5, "hop_seconds": 0.75}, {"hop_seconds": 0.25}, {"hop_seconds": "x"}):
+        with pytest.raises(FeatureError, match="hop_seconds"):
+            BackboneConfig(**bad)
 
 
 def test_the_onnx_encoder_equals_pytorch_and_repairs_its_cached_graph(whisper_base, tmp_path) -> None:

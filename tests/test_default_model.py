@@ -114,15 +114,17 @@ def stream_through(predictor: EmotionPredictor, signal: np.ndarray, sizes: np.nd
 
 
 def test_a_live_stream_encodes_each_block_once_whatever_the_chunks(default, monkeypatch) -> None:
-    """The bundled model streams with its live twin, on blocks of 250 ms: every sample of speech
-    goes through the encoders once, silence through none; the updates do not depend on how the
-    audio was cut into chunks, and each is the twin's answer on the pooled moments of the last
-    2 s of blocks with speech; the utterance decision is the twin's offline answer for the clip."""
+    """The bundled model streams with its live twin, on blocks of 500 ms one every 250 ms: every
+    sample of speech goes through the encoders twice, silence through none; the updates do not
+    depend on how the audio was cut into chunks, and each is the twin's answer on the pooled
+    moments of the blocks with speech of the last 2 s; the utterance decision is the twin's
+    offline answer for the clip."""
     from emovox.backbones.runtime import OnnxSpeakerEncoder, OnnxWhisperEncoder
-    from emovox.features.backbone import BlockPooling
+    from emovox.features.backbone import BlockGrid, BlockPooling
 
     twin = default.live
-    assert twin is not None and twin.block_seconds == 0.25 and default.describe()["streaming"] == "blocks"
+    assert twin is not None and twin.block_grid == BlockGrid(0.5, 0.25)
+    assert default.describe()["streaming"] == "blocks"
     clip = default.signal(ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac")
     signal = np.concatenate([np.zeros(3 * 16_000, np.float32), clip])  # 3 s of silence first
     encoded = {"whisper": 0, "speaker": 0}
@@ -136,23 +138,24 @@ def test_a_live_stream_encodes_each_block_once_whatever_the_chunks(default, monk
         monkeypatch.setattr(cls, "signal_states", counted)
     rng = np.random.default_rng(3)
     updates, final = stream_through(default, signal, rng.integers(1, 5000, 40))
-    assert encoded["whisper"] == encoded["speaker"] and 0 < encoded["whisper"] <= len(clip)
+    assert encoded["whisper"] == encoded["speaker"] and 0 < encoded["whisper"] <= 2 * len(clip) + 8_000
     again, final_again = stream_through(default, signal, rng.integers(1, 700, 300))
     assert [u.to_dict() for u in updates] == [u.to_dict() for u in again]
     assert final == final_again
     assert len(updates) >= 4 * (len(signal) / 16_000 - 3) - 8  # four a second once speech starts
     assert min(u.t for u in updates) > 3.0  # the silence gave none
 
-    block = 4_000
+    block, hop = 8_000, 4_000
     pooling = BlockPooling(twin.members[0].extractor)
-    blocks = [signal[s : s + block] for s in range(0, len(signal) - block + 1, block)]
+    starts = range(0, len(signal) - block + 1, hop)
+    blocks = [signal[s : s + block] for s in starts]
     moments = [pooling.moments(b) if default.has_speech(b) else None for b in blocks]
     by_time = {round(u.t, 3): u for u in updates}
-    for end in range(len(blocks)):
-        kept = [m for m in moments[max(0, end - 7) : end + 1] if m is not None]
+    for k, start in enumerate(starts):
+        kept = [m for m in moments[max(0, k - 6) : k + 1] if m is not None]  # 7 blocks: 2 s
         if kept:
             expected = twin.classify({pooling.name: pooling.features(kept)})
-            update = by_time[round((end + 1) * block / 16_000, 3)]
+            update = by_time[round((start + block) / 16_000, 3)]
             np.testing.assert_allclose(update.current.probabilities, expected, atol=1e-6)
     _, clip_final = stream_through(default, clip, np.full(30, 3_000))
     np.testing.assert_allclose(clip_final.probabilities, twin.predict(clip).probabilities, atol=1e-5)

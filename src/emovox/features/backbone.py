@@ -9,10 +9,12 @@ other set, keyed by the weights' hash and the graphs' recipe too.
 - `whisper_frames`: the same 7 layers frame by frame, for models that pool themselves
   (`attentive_head`): pairs of Whisper's 20 ms outputs averaged, so one row per 40 ms.
 
-- `whisper_blocks`, `speaker_blocks`: the same layers over a clip encoded in blocks of 250 ms,
-  each alone, pooled over the blocks with speech: what a live stream can compute when it encodes
-  each block of its audio once (`emovox.inference.streaming`), so a model trained on them (the
-  bundled model's live twin) sees in training what it will hear live.
+- `whisper_blocks`, `speaker_blocks`: the same layers over a clip encoded in blocks of 500 ms,
+  one starting every 250 ms, each alone, pooled over the blocks with speech: what a live stream
+  can compute when it encodes each block of its audio as it completes (`emovox.inference.streaming`),
+  so a model trained on them (the bundled model's live twin) sees in training what it will hear
+  live. Blocks overlap by half: each sample is encoded twice, and each block hears 250 ms more
+  context than side-by-side 250 ms blocks would (benchmarks/live_parity.py measured both).
 
 Mean and standard deviation add up: `Moments` (frame count, sums, sums of squares) of blocks
 combine into the pooled vector of all their frames (`BlockPooling`), so a stream judges a window
@@ -51,15 +53,30 @@ class BackboneConfig:
     precision: str = Precision.INT8  # Whisper's matrix products (see OnnxWhisperEncoder)
     sample_rate: int = 16_000
     block_seconds: float = 0.0  # > 0: encoded in blocks of this length, pooled over speech blocks
+    hop_seconds: float = 0.0  # blocks: one starts every hop (0: blocks side by side)
 
     def __post_init__(self) -> None:
         choice(Precision, self.precision, "precision")
-        if isinstance(self.block_seconds, bool) or not isinstance(self.block_seconds, int | float):
-            raise FeatureError(f"block_seconds must be a number, got {self.block_seconds!r}")
+        for name in ("block_seconds", "hop_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise FeatureError(f"{name} must be a number, got {value!r}")
         if self.block_seconds and not MIN_BLOCK_SECONDS <= self.block_seconds <= 30:
             raise FeatureError(
                 f"block_seconds must be 0 or in [{MIN_BLOCK_SECONDS}, 30], got {self.block_seconds}"
             )
+        hop = self.hop_seconds
+        if hop and not (self.block_seconds and MIN_BLOCK_SECONDS <= hop <= self.block_seconds):
+            raise FeatureError(
+                f"hop_seconds must be 0 or in [{MIN_BLOCK_SECONDS}, block_seconds], got {self.hop_seconds}"
+            )
+
+    @property
+    def grid(self) -> BlockGrid | None:
+        """Where the blocks lie, or None for a whole-clip set."""
+        if not self.block_seconds:
+            return None
+        return BlockGrid(self.block_seconds, self.hop_seconds or self.block_seconds)
 
 
 class LayerStates(Protocol):
@@ -69,7 +86,8 @@ class LayerStates(Protocol):
 
 
 MIN_BLOCK_SECONDS = 0.1  # a shorter last block of a clip or stream is not encoded
-BLOCK_SECONDS = 0.25  # the block sets' blocks: a live stream's update period
+BLOCK_SECONDS = 0.5  # the block sets' blocks
+HOP_SECONDS = 0.25  # and their starts: a live stream's update period
 
 _LOADING = threading.Lock()  # threads asking at once share one encoder, loaded once
 
@@ -131,8 +149,8 @@ class PooledLayers(FeatureExtractor):
         written as before blocks existed, so its cache and models stay valid."""
         manifest = read_json(Path(self.folder) / MANIFEST_FILE)
         out = super().config_dict() | {"weights_sha256": manifest.get("sha256")}
-        if not self.config.block_seconds:
-            out["settings"] = {k: v for k, v in out["settings"].items() if k != "block_seconds"}
+        unset = {"block_seconds", "hop_seconds"} if not self.config.block_seconds else {"hop_seconds"}
+        out["settings"] = {k: v for k, v in out["settings"].items() if k not in unset or v}
         return out
 
     def cache_key(self) -> str:
@@ -143,9 +161,10 @@ class PooledLayers(FeatureExtractor):
         return f"{super().cache_key()}-ort{version('onnxruntime')}"
 
     def __call__(self, signal: np.ndarray) -> np.ndarray:
-        if not self.config.block_seconds:
+        grid = self.config.grid
+        if grid is None:
             return pool_states(self.encoder().signal_states(signal))
-        blocks = clip_blocks(signal, self.config.block_seconds, self.config.sample_rate)
+        blocks = grid.cut(signal, self.config.sample_rate)
         spoken = [b for b in blocks if block_has_speech(b)] or blocks  # a clip without speech: all
         return sum(map(self.moments, spoken[1:]), self.moments(spoken[0])).pooled()
 
@@ -154,14 +173,34 @@ class PooledLayers(FeatureExtractor):
         return Moments.of(self.encoder().signal_states(signal))
 
 
-def clip_blocks(signal: np.ndarray, block_seconds: float, rate: int) -> list[np.ndarray]:
-    """A clip cut as a stream cuts it: whole blocks, then the rest if at least `MIN_BLOCK_SECONDS`
-    (a clip shorter than that is one block)."""
-    size = round(block_seconds * rate)
-    blocks = [signal[start : start + size] for start in range(0, len(signal), size)]
-    if len(blocks) > 1 and len(blocks[-1]) < MIN_BLOCK_SECONDS * rate:
-        blocks.pop()
-    return blocks
+@dataclass(frozen=True)
+class BlockGrid:
+    """Where a clip's or a stream's blocks lie: `seconds` long, one starting every `hop` seconds
+    (a stream encodes a block when its last sample arrives)."""
+
+    seconds: float
+    hop: float
+
+    def samples(self, rate: int) -> tuple[int, int]:
+        """(block, hop) in samples."""
+        return round(self.seconds * rate), round(self.hop * rate)
+
+    def cut(self, signal: np.ndarray, rate: int) -> list[np.ndarray]:
+        """A clip cut as a stream cuts it: every whole block, then, if the clip goes on at least
+        `MIN_BLOCK_SECONDS` past the last one's end, the block that would start next, cut short
+        (a clip no longer than one block is one block)."""
+        size, hop = self.samples(rate)
+        if len(signal) <= size:
+            return [signal]
+        starts = range(0, len(signal) - size + 1, hop)
+        blocks = [signal[start : start + size] for start in starts]
+        if len(signal) - (starts[-1] + size) >= MIN_BLOCK_SECONDS * rate:
+            blocks.append(signal[starts[-1] + hop :])
+        return blocks
+
+    def window_blocks(self, window_seconds: float) -> int:
+        """How many of the latest blocks cover a window of `window_seconds`."""
+        return max(1, round((window_seconds - self.seconds) / self.hop) + 1)
 
 
 def block_has_speech(block: np.ndarray) -> bool:
@@ -214,16 +253,16 @@ class BlockPooling:
             )
         self.name = extractor.name
         self.parts: list[PooledLayers] = parts  # type: ignore[assignment]
-        self.block_seconds = self.parts[0].config.block_seconds
+        self.grid: BlockGrid = self.parts[0].config.grid  # type: ignore[assignment]
 
     @staticmethod
     def pools(extractor: FeatureExtractor) -> bool:
-        """Whether a set is made only of encoder layers pooled over blocks, all of one length."""
+        """Whether a set is made only of encoder layers pooled over blocks, all on one grid."""
         parts = extractor.parts if isinstance(extractor, CombinedExtractor) else [extractor]
         if not all(isinstance(part, PooledLayers) for part in parts):
             return False
-        lengths = {part.config.block_seconds for part in parts}  # type: ignore[attr-defined]
-        return len(lengths) == 1 and lengths != {0}
+        grids = {part.config.grid for part in parts}  # type: ignore[attr-defined]
+        return len(grids) == 1 and grids != {None}
 
     def moments(self, block: np.ndarray) -> tuple[Moments, ...]:
         """Each part's moments of one block of prepared signal (at least Whisper's 20 ms step)."""
@@ -268,14 +307,14 @@ class WhisperBlocks(WhisperLayers):
     name = "whisper_blocks"
 
     def __init__(self, config: BackboneConfig | None = None) -> None:
-        super().__init__(config or BackboneConfig(block_seconds=BLOCK_SECONDS))
+        super().__init__(config or BackboneConfig(block_seconds=BLOCK_SECONDS, hop_seconds=HOP_SECONDS))
 
 
 class SpeakerBlocks(SpeakerLayers):
     name = "speaker_blocks"
 
     def __init__(self, config: BackboneConfig | None = None) -> None:
-        super().__init__(config or BackboneConfig(block_seconds=BLOCK_SECONDS))
+        super().__init__(config or BackboneConfig(block_seconds=BLOCK_SECONDS, hop_seconds=HOP_SECONDS))
 
 
 class WhisperFrames(WhisperLayers):

@@ -24,8 +24,8 @@ class FeatureSet(StrEnum):
     WHISPER = "whisper"  # 7 x 2 x 512, Whisper-base's layers pooled
     SPEAKER = "speaker"  # 3 x 2 x 256, Resemblyzer's speaker encoder's layers pooled
     WHISPER_FRAMES = "whisper_frames"  # (frames, 7 x 512) every 40 ms
-    WHISPER_BLOCKS = "whisper_blocks"  # as whisper, over 250 ms blocks encoded alone (live streams)
-    SPEAKER_BLOCKS = "speaker_blocks"  # as speaker, over 250 ms blocks encoded alone
+    WHISPER_BLOCKS = "whisper_blocks"  # as whisper, over 500 ms blocks every 250 ms, each alone (streams)
+    SPEAKER_BLOCKS = "speaker_blocks"  # as speaker, over 500 ms blocks every 250 ms, each alone
 
 
 EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {

@@ -22,7 +22,7 @@ from emovox.audio.framing import has_sound_frame
 from emovox.audio.io import describe
 from emovox.backbones.vad import SpeechRule, speech_detector
 from emovox.errors import AudioError, EmovoxError, EmovoxWarning, NoSoundError, NoSpeechError
-from emovox.features.backbone import BlockPooling
+from emovox.features.backbone import BlockGrid, BlockPooling
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.backends import BackendName, Member, make_member
 from emovox.inference.result import Prediction, Segment
@@ -87,7 +87,7 @@ class EmotionPredictor:
         if folder is None or not (folder / "config.json").is_file():
             return None
         twin = EmotionPredictor(load_any(folder), backend, folder)
-        if twin.labels != self.labels or twin.block_seconds is None:
+        if twin.labels != self.labels or twin.block_grid is None:
             raise ArtifactError(f"{folder}: a live twin must read block sets and have its model's labels")
         return twin
 
@@ -127,13 +127,13 @@ class EmotionPredictor:
         return all(m.steps for m in self.members)
 
     @property
-    def block_seconds(self) -> float | None:
-        """The block length when every member reads a block set of one length (its streams encode
-        each block of audio once: `emovox.inference.streaming`), else None."""
+    def block_grid(self) -> BlockGrid | None:
+        """The blocks when every member reads a block set on one grid (its streams encode each
+        block of audio as it completes: `emovox.inference.streaming`), else None."""
         if not all(BlockPooling.pools(m.extractor) for m in self.members):
             return None
-        lengths = {BlockPooling(m.extractor).block_seconds for m in self.members}
-        return lengths.pop() if len(lengths) == 1 else None
+        grids = {BlockPooling(m.extractor).grid for m in self.members}
+        return grids.pop() if len(grids) == 1 else None
 
     def has_speech(self, signal: np.ndarray) -> bool:
         """Whether a prepared signal holds sound and, under `speech`, speech (see `features`)."""
@@ -148,7 +148,7 @@ class EmotionPredictor:
         twin), or "windows" (every update re-encodes its window)."""
         if self.streams_frames:
             return "frames"
-        return "blocks" if (self.live or self).block_seconds is not None else "windows"
+        return "blocks" if (self.live or self).block_grid is not None else "windows"
 
     def describe(self) -> dict[str, Any]:
         """The loaded model's name, features, labels and card metrics (for `GET /v1/models`)."""

@@ -5,10 +5,10 @@ to frame: each chunk's new 10 ms frames go through the network in one call with 
 carried, which gives exactly what one frame at a time gives. Other models (and ensembles)
 stream by sliding windows: every `emit_every_ms` they judge the last `window_seconds`. Models
 on block sets (`whisper_blocks+speaker_blocks`: the bundled model's live twin, which streams for
-it) encode each 250 ms block of audio once and pool the window, or the utterance, from the
-blocks' moments: a stream costs about one encoding of its audio instead of `window_seconds /
-emit_every_ms` of them, and a block without speech runs no encoder; updates come every block (or
-every whole number of blocks nearest `emit_every_ms`).
+it) encode each block of audio (500 ms, one every 250 ms) as it completes and pool the window,
+or the utterance, from the blocks' moments: a stream costs two encodings of its audio instead of
+`window_seconds / emit_every_ms` of them, and a block without speech runs no encoder; updates
+come every block (or every whole number of blocks nearest `emit_every_ms`).
 
 Every update also carries a smoothed view: an exponential moving average of the current
 probabilities with a time constant of `smoothing_seconds` (1 s by default; 0 turns it off), and
@@ -159,13 +159,13 @@ class StreamingSession:
             if len(extractors) != 1 or not isinstance(mfcc, FrameMfcc):
                 raise ConfigError("frame-by-frame streaming needs members on the same frame features")
             self._mfcc_extractor = mfcc
-        self.blocks_mode = not self.frames_mode and predictor.block_seconds is not None
-        if self.blocks_mode:
-            block_ms = 1000 * predictor.block_seconds  # type: ignore[operator]
-            self._block = round(block_ms * self.rate / 1000)  # samples
-            asked = self.config.emit_every_ms or block_ms
-            self._emit_blocks = max(1, round(asked / block_ms))  # blocks per update
-            self.emit_every_ms = self._emit_blocks * block_ms
+        self.grid = None if self.frames_mode else predictor.block_grid
+        self.blocks_mode = self.grid is not None
+        if self.grid is not None:
+            self._block, self._hop = self.grid.samples(self.rate)
+            hop_ms = 1000 * self.grid.hop
+            self._emit_blocks = max(1, round((self.config.emit_every_ms or hop_ms) / hop_ms))  # per update
+            self.emit_every_ms = self._emit_blocks * hop_ms
         else:
             self.emit_every_ms = self.config.emit_every_ms or 100.0
         self.reset()
@@ -197,8 +197,8 @@ class StreamingSession:
             self._chunks: list[np.ndarray] = []
             self._kept = 0  # samples in self._chunks (blocks mode: of the block being filled)
             self._emit_every = max(1, round(self.emit_every_ms * self.rate / 1000))  # in samples
-        if self.blocks_mode:
-            window_blocks = max(1, round(cfg.window_seconds * self.rate / self._block))
+        if self.grid is not None:
+            window_blocks = self.grid.window_blocks(cfg.window_seconds)
             self._blocks_done = 0
             extractors = {m.extractor.name: m.extractor for m in self.predictor.members}
             self._blocks = {
@@ -226,8 +226,9 @@ class StreamingSession:
         if self._resampler is not None:
             self._consume(self._resampler.resample_chunk(np.empty(0, dtype=np.float32), last=True))
             self._resampler = None
-        if self.blocks_mode and self._kept >= MIN_BLOCK_SECONDS * self.rate:
-            self._add_block(self._audio())
+        heard_before = self._block - self._hop if self.blocks_mode and self._blocks_done else 0
+        if self.blocks_mode and self._kept - heard_before >= MIN_BLOCK_SECONDS * self.rate:
+            self._add_block(self._audio())  # the next block, cut short (as BlockGrid.cut does)
             self._chunks, self._kept = [], 0
         return self.result()
 
@@ -308,8 +309,9 @@ class StreamingSession:
     # -- models on pooled encoder layers: blocks -----------------------------------------------
 
     def _blocks_push(self, x: np.ndarray, start: int) -> list[StreamUpdate]:
-        """Each block of audio is encoded once as it completes; every `_emit_blocks` blocks an
-        update judges the window's blocks (none while the window holds no speech)."""
+        """Each block of audio is encoded as it completes, and the next starts one hop after it
+        (its overlap kept); every `_emit_blocks` blocks an update judges the window's blocks (none
+        while the window holds no speech)."""
         updates = []
         while len(x):
             take = min(len(x), self._block - self._kept)
@@ -319,7 +321,8 @@ class StreamingSession:
             if self._kept < self._block:
                 break
             self._add_block(self._audio())
-            self._chunks, self._kept = [], 0
+            overlap = self._audio()[self._hop :]
+            self._chunks, self._kept = [overlap], len(overlap)
             self._blocks_done += 1
             if self._blocks_done % self._emit_blocks:
                 continue

@@ -218,7 +218,7 @@ class LiveStream:
         """The session's updates for one slice. The streaming LSTM's step over at most a slice
         (0.5 s: 50 frames, a few milliseconds) runs right here: a thread handoff per message
         cost 25 times the work (100 streams: p50 1.7 s against 67 ms); so does a slice a block
-        stream only buffers (most 100 ms chunks complete no 250 ms block). Blocks and windows
+        stream only buffers (most 100 ms chunks complete no block: one every 250 ms). Blocks and windows
         to encode, and every final decision, go to the worker pool."""
         if self.predictor.streams_frames or session.only_buffers(len(piece)):
             updates = session.push(piece)
@@ -290,8 +290,8 @@ def speech_check_cost(predictor: EmotionPredictor, session: Any, voice: np.ndarr
 
         rate = predictor.audio.sample_rate
         if session.blocks_mode:
-            piece = round(session.predictor.block_seconds * rate)
-            per_second = rate / piece
+            piece, hop = session.grid.samples(rate)
+            per_second = rate / hop
         elif not session.frames_mode:
             piece, per_second = round(session.config.window_seconds * rate), 1000 / session.emit_every_ms
         else:
