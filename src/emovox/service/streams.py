@@ -247,8 +247,8 @@ class LiveStream:
 UPDATE_OVERHEAD_SECONDS = 0.0004  # event loop, JSON and WebSocket frames per update (measured:
 # benchmarks/service_load.py); the GIL puts the event loop and the models' Python code on one core
 EVENT_LOOP_LOAD = 0.4  # of the event loop's core for frame streams (100 LSTM streams: p99 76 ms)
-WORKER_LOAD = 0.5  # of the worker cores for block and window streams: the estimate then meets the
-# count benchmarks/live_capacity.py serves (0.4 gave 21 where 30 were served within p99 300 ms)
+WORKER_LOAD = 0.8  # of the worker cores for block and window streams: the estimate then meets the
+# count benchmarks/live_capacity.py serves (0.5 gave 14 where 25 were served within p99 300 ms)
 
 
 def stream_capacity(predictor: EmotionPredictor, workers: int = 1, target_load: float | None = None) -> int:
