@@ -57,7 +57,6 @@ from emovox.training.scaler import Standardizer
 ROOT = Path(__file__).resolve().parents[1]
 OFFLINE, LIVE = "whisper+speaker", "whisper_blocks+speaker_blocks"
 WINDOW_SECONDS = 2.0  # StreamConfig's default window
-GRID = BlockPooling(get_extractor(LIVE)).grid
 
 
 def load(data: Path, features: str) -> dict[str, tuple]:
@@ -145,10 +144,11 @@ COLUMNS = ("offline", "live_utterance", "live_mean", "live_updates", "offline_mo
 
 
 def table(results: list[dict]) -> str:
+    grid = BlockPooling(get_extractor(LIVE)).grid
     lines = [
         f"Machine: {describe_machine()}",
         "Leave one corpus out, per file, UAR (%): the offline model (whole clips) against the live "
-        f"twin on blocks of {GRID.seconds * 1000:.0f} ms, one every {GRID.hop * 1000:.0f} ms, each "
+        f"twin on blocks of {grid.seconds * 1000:.0f} ms, one every {grid.hop * 1000:.0f} ms, each "
         "encoded once (see the script).",
         "",
         "| held out | clips | offline | live: utterance | live: mean of updates | live: each update "

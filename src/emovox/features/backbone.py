@@ -146,11 +146,12 @@ class PooledLayers(FeatureExtractor):
     def config_dict(self) -> dict[str, Any]:
         """The weights' hash is part of the set's identity: another checkpoint is never read as this
         one (and a model trained on other weights is refused). A whole-clip set's settings are
-        written as before blocks existed, so its cache and models stay valid."""
+        written as before blocks existed (and side-by-side blocks' as before hops did), so their
+        caches and models stay valid."""
         manifest = read_json(Path(self.folder) / MANIFEST_FILE)
         out = super().config_dict() | {"weights_sha256": manifest.get("sha256")}
-        unset = {"block_seconds", "hop_seconds"} if not self.config.block_seconds else {"hop_seconds"}
-        out["settings"] = {k: v for k, v in out["settings"].items() if k not in unset or v}
+        blocks = ("block_seconds", "hop_seconds")  # unset (0): not written
+        out["settings"] = {k: v for k, v in out["settings"].items() if k not in blocks or v}
         return out
 
     def cache_key(self) -> str:

@@ -160,7 +160,6 @@ class StreamingSession:
                 raise ConfigError("frame-by-frame streaming needs members on the same frame features")
             self._mfcc_extractor = mfcc
         self.grid = None if self.frames_mode else predictor.block_grid
-        self.blocks_mode = self.grid is not None
         if self.grid is not None:
             self._block, self._hop = self.grid.samples(self.rate)
             hop_ms = 1000 * self.grid.hop
@@ -205,6 +204,11 @@ class StreamingSession:
                 name: BlockWindows(BlockPooling(e), window_blocks) for name, e in extractors.items()
             }
 
+    @property
+    def blocks_mode(self) -> bool:
+        """Whether the stream encodes blocks (a model on block sets, or its live twin)."""
+        return self.grid is not None
+
     # -- input ----------------------------------------------------------------------------
 
     def push(self, chunk: np.ndarray) -> list[StreamUpdate]:
@@ -226,10 +230,11 @@ class StreamingSession:
         if self._resampler is not None:
             self._consume(self._resampler.resample_chunk(np.empty(0, dtype=np.float32), last=True))
             self._resampler = None
-        heard_before = self._block - self._hop if self.blocks_mode and self._blocks_done else 0
-        if self.blocks_mode and self._kept - heard_before >= MIN_BLOCK_SECONDS * self.rate:
-            self._add_block(self._audio())  # the next block, cut short (as BlockGrid.cut does)
-            self._chunks, self._kept = [], 0
+        if self.blocks_mode:
+            encoded = self._block - self._hop if self._blocks_done else 0  # the last block's overlap
+            if self._kept - encoded >= MIN_BLOCK_SECONDS * self.rate:
+                self._add_block(self._audio())  # the next block, cut short (as BlockGrid.cut does)
+                self._chunks, self._kept = [], 0
         return self.result()
 
     def _consume(self, x: np.ndarray) -> list[StreamUpdate]:
