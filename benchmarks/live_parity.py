@@ -3,13 +3,16 @@
     python benchmarks/live_parity.py [--held-out kor emovo ...] [--table-only]
 
 A live stream of the bundled model encodes each block of audio (500 ms, one starting every
-250 ms) once, alone, and pools a window or the utterance from the blocks' moments
+250 ms) once, as it completes, and pools a window or the utterance from the blocks' moments
 (`emovox.inference.streaming.BlockWindows`) instead of re-encoding the last two seconds for
-every update. Blocks restart Whisper's positions and hear nothing across their edges, so their
-pooled features are not a whole clip's: the stream is judged by the live twin, the same recipe
-trained on the block sets (`whisper_blocks+speaker_blocks`, configs/default_live.toml). The
-previous twin, on 250 ms blocks side by side (each sample encoded once), lost 3.3 points to the
-offline model (RAVDESS 10.9); its table is in this file's history (commit 675e8ff).
+every update: Whisper hears each block alone, the speaker encoder's LSTMs carry their state from
+block to block and read only each block's new 250 ms. Blocks restart Whisper's positions and
+hear nothing across their edges, so their pooled features are not a whole clip's: the stream is
+judged by the live twin, the same recipe trained on the block sets
+(`whisper_blocks+speaker_stream`, configs/default_live.toml). Earlier twins, in this file's
+history: 250 ms blocks side by side (commit 675e8ff: -3.3 points from the offline model,
+RAVDESS -10.9), then overlapping blocks with the speaker encoder restarted on each (commit
+4670fc0: -2.5).
 
 Leave one of the six corpora out (as benchmarks/multicorpus.py): on the other five, logistic
 regression (corpus- and class-balanced weights, C chosen leaving one training corpus out at a
@@ -55,7 +58,7 @@ from emovox.training.metrics import classification_report
 from emovox.training.scaler import Standardizer
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFLINE, LIVE = "whisper+speaker", "whisper_blocks+speaker_blocks"
+OFFLINE, LIVE = "whisper+speaker", "whisper_blocks+speaker_stream"
 WINDOW_SECONDS = 2.0  # StreamConfig's default window
 
 

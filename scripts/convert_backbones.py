@@ -121,7 +121,10 @@ def convert_vad(out: Path) -> None:
     (out / "LICENSE").write_text(licence_text("silero-vad"))
 
 
-SHIPPED_GRAPHS = {"whisper-base": ("whisper", ("frontend", "int8")), "speaker": ("speaker", ("float32",))}
+SHIPPED_GRAPHS = {
+    "whisper-base": ("whisper", ("frontend", "int8")),
+    "speaker": ("speaker", ("float32", "stream")),
+}
 
 
 def main() -> None:

@@ -25,8 +25,8 @@ from emovox.backbones.config import WhisperConfig
 from emovox.backbones.convert import read_ct2, speaker_from_resemblyzer, whisper_from_ct2
 from emovox.backbones.export import build
 from emovox.backbones.frontends import speaker_mel
-from emovox.backbones.graphs import GRAPHS, RECIPE
-from emovox.backbones.runtime import OnnxSpeakerEncoder, OnnxWhisperEncoder
+from emovox.backbones.graphs import GRAPHS, RECIPE, STREAM, graph_path
+from emovox.backbones.runtime import OnnxSpeakerEncoder, OnnxWhisperEncoder, session
 from emovox.backbones.speaker import SpeakerEncoder
 from emovox.backbones.weights import (
     MANIFEST_FILE,
@@ -39,8 +39,16 @@ from emovox.backbones.weights import (
 from emovox.backbones.whisper import WhisperEncoder, log_mel
 from emovox.errors import ConfigError, FeatureError
 from emovox.features import get_extractor
-from emovox.features.backbone import BackboneConfig, BlockGrid, WhisperLayers
+from emovox.features.backbone import (
+    BackboneConfig,
+    BlockGrid,
+    BlockPooling,
+    CarriedBlocks,
+    WhisperLayers,
+    block_has_speech,
+)
 from emovox.inference import EmotionPredictor
+from emovox.inference.streaming import BlockWindows
 from emovox.models.layered import AttentiveHead, AttentiveHeadConfig
 
 REFERENCE = (
@@ -273,7 +281,13 @@ def test_the_onnx_encoder_equals_pytorch_and_repairs_its_cached_graph(whisper_ba
 def test_the_shipped_graphs_are_what_the_recipe_makes_and_are_checked(tmp_path) -> None:
     """Made again from the shipped weights, each graph has the hash its manifest records; a graph
     that does not match its manifest is refused by name, never run."""
-    for backbone, name in (("whisper-base", "frontend"), ("whisper-base", "int8"), ("speaker", "float32")):
+    shipped_graphs = (
+        ("whisper-base", "frontend"),
+        ("whisper-base", "int8"),
+        ("speaker", "float32"),
+        ("speaker", "stream"),
+    )
+    for backbone, name in shipped_graphs:
         manifest = json.loads((shipped(backbone) / MANIFEST_FILE).read_text())
         entry = manifest[GRAPHS][name]
         build(
@@ -393,6 +407,55 @@ def test_the_speaker_encoder_equals_resemblyzer_on_real_clips() -> None:
     np.testing.assert_allclose(features.reshape(3, 2, 256)[:, 1], states.std(axis=1), rtol=1e-5, atol=1e-5)
     with pytest.raises(FeatureError, match="mel frames"):
         encoder.hidden_states(torch.zeros(1, 10, 80))
+
+
+class RecordingSpeaker:
+    """The shipped speaker encoder, noting the length of every stretch it carries its LSTMs over."""
+
+    def __init__(self, encoder: OnnxSpeakerEncoder) -> None:
+        self.encoder, self.lengths = encoder, []
+
+    def initial_state(self):
+        return self.encoder.initial_state()
+
+    def carried_states(self, stretch: np.ndarray, state):
+        self.lengths.append(len(stretch))
+        return self.encoder.carried_states(stretch, state)
+
+
+def test_the_speaker_stream_carries_its_lstms_from_block_to_block(tmp_path) -> None:
+    """Mel frames fed to the `stream` graph in stretches, each from the state the last one left,
+    give the whole pass's states. `speaker_stream` reads a clip's blocks so: each block's new
+    250 ms from the previous block's state, the whole block after one without speech, so every
+    sample of speech once; the clip's features are what a stream of it computes."""
+    signal = example("03-01-05-02-01-01-24.flac")
+    mels = speaker_mel(signal)[None]
+    whole = session(graph_path("speaker", shipped("speaker"), "float32", tmp_path)).run(None, {"mels": mels})[
+        0
+    ]
+    stream = session(graph_path("speaker", shipped("speaker"), STREAM, tmp_path))
+    h = c = np.zeros((3, 1, 256), np.float32)
+    parts = []
+    for start, stop in ((0, 37), (37, 180), (180, 181), (181, mels.shape[1])):
+        states, h, c = stream.run(None, {"mels": mels[:, start:stop], "h": h, "c": c})
+        parts.append(states)
+    np.testing.assert_allclose(np.concatenate(parts, axis=2), whole, atol=1e-5)
+
+    encoder = RecordingSpeaker(OnnxSpeakerEncoder(shipped("speaker"), tmp_path))
+    grid = BlockGrid(0.5, 0.25)
+    reader = CarriedBlocks(encoder, grid, 16_000)  # type: ignore[arg-type]
+    blocks = grid.cut(signal, 16_000)
+    speech = [True] * 3 + [False] + [True] * (len(blocks) - 4)
+    moments = [reader.read(block, spoken) for block, spoken in zip(blocks, speech, strict=True)]
+    assert [m is None for m in moments] == [not spoken for spoken in speech]
+    assert encoder.lengths[:4] == [8_000, 4_000, 4_000, 8_000]  # the whole block after one without speech
+    assert set(encoder.lengths[4:-1]) == {4_000} and 1_600 <= encoder.lengths[-1] <= 4_000
+
+    clip_features = get_extractor("speaker_stream")(signal)
+    windows = BlockWindows(BlockPooling(get_extractor("speaker_stream")), 7)
+    for block in blocks:
+        windows.add(block, block_has_speech(block))
+    np.testing.assert_array_equal(clip_features, windows.utterance())
 
 
 def test_resemblyzer_checkpoints_convert_tensors_only(tmp_path) -> None:

@@ -115,7 +115,8 @@ def stream_through(predictor: EmotionPredictor, signal: np.ndarray, sizes: np.nd
 
 def test_a_live_stream_encodes_each_block_once_whatever_the_chunks(default, monkeypatch) -> None:
     """The bundled model streams with its live twin, on blocks of 500 ms one every 250 ms: every
-    sample of speech goes through the encoders twice, silence through none; the updates do not
+    sample of speech goes through Whisper twice and through the speaker encoder once (its LSTMs
+    carried from block to block), silence through neither; the updates do not
     depend on how the audio was cut into chunks, and each is the twin's answer on the pooled
     moments of the blocks with speech of the last 2 s; the utterance decision is the twin's
     offline answer for the clip."""
@@ -128,17 +129,22 @@ def test_a_live_stream_encodes_each_block_once_whatever_the_chunks(default, monk
     clip = default.signal(ROOT_EXAMPLES / "03-01-05-02-01-01-24.flac")
     signal = np.concatenate([np.zeros(3 * 16_000, np.float32), clip])  # 3 s of silence first
     encoded = {"whisper": 0, "speaker": 0}
-    for cls, name in ((OnnxWhisperEncoder, "whisper"), (OnnxSpeakerEncoder, "speaker")):
-        original = cls.signal_states
+    for cls, method, name in (
+        (OnnxWhisperEncoder, "signal_states", "whisper"),
+        (OnnxSpeakerEncoder, "signal_states", "speaker"),
+        (OnnxSpeakerEncoder, "carried_states", "speaker"),
+    ):
+        original = getattr(cls, method)
 
-        def counted(self, x, original=original, name=name):
+        def counted(self, x, *state, original=original, name=name):
             encoded[name] += len(x)
-            return original(self, x)
+            return original(self, x, *state)
 
-        monkeypatch.setattr(cls, "signal_states", counted)
+        monkeypatch.setattr(cls, method, counted)
     rng = np.random.default_rng(3)
     updates, final = stream_through(default, signal, rng.integers(1, 5000, 40))
-    assert encoded["whisper"] == encoded["speaker"] and 0 < encoded["whisper"] <= 2 * len(clip) + 8_000
+    assert 0 < encoded["whisper"] <= 2 * len(clip) + 8_000
+    assert 0 < encoded["speaker"] <= len(clip) + 8_000 and encoded["speaker"] < encoded["whisper"] / 1.8
     again, final_again = stream_through(default, signal, rng.integers(1, 700, 300))
     assert [u.to_dict() for u in updates] == [u.to_dict() for u in again]
     assert final == final_again
@@ -149,7 +155,10 @@ def test_a_live_stream_encodes_each_block_once_whatever_the_chunks(default, monk
     pooling = BlockPooling(twin.members[0].extractor)
     starts = range(0, len(signal) - block + 1, hop)
     blocks = [signal[s : s + block] for s in starts]
-    moments = [pooling.moments(b) if default.has_speech(b) else None for b in blocks]
+    readers = pooling.readers()
+    speech = [default.has_speech(b) for b in blocks]
+    read = [tuple(r.read(b, sp) for r in readers) for b, sp in zip(blocks, speech, strict=True)]
+    moments = [m if sp else None for m, sp in zip(read, speech, strict=True)]
     by_time = {round(u.t, 3): u for u in updates}
     for k, start in enumerate(starts):
         kept = [m for m in moments[max(0, k - 6) : k + 1] if m is not None]  # 7 blocks: 2 s

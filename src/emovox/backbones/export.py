@@ -7,7 +7,9 @@ scripts/convert_backbones.py for the shipped folders or on first use for others)
   per output channel in 7 bits (`reduce_range`): the AVX2 kernels sum u8 x s8 pairs in 16 bits,
   which saturate with 8-bit weights and gave other numbers than the AVX-512 VNNI kernels; with
   7 bits every x86-64 kernel sums exactly (the convolutions and norms stay float32);
-- the speaker encoder, `float32`: `mels` (1, frames, bands) -> `states` (layers, 1, frames, hidden).
+- the speaker encoder, `float32`: `mels` (1, frames, bands) -> `states` (layers, 1, frames, hidden);
+  and `stream`, the same carried on from a previous stretch's LSTM states: `mels`, `h`, `c`
+  (layers, 1, hidden) -> `states`, `h_out`, `c_out` (see `SpeakerCarriedStates`).
 
 Re-running the recipe on the same weights writes the same bytes (tested)."""
 
@@ -23,8 +25,8 @@ import torch
 from torch import nn
 
 from emovox.backbones.config import N_FFT, Precision
-from emovox.backbones.graphs import GRAPHS, graph_entry, graph_file
-from emovox.backbones.speaker import SpeakerEncoder, SpeakerStates
+from emovox.backbones.graphs import GRAPHS, STREAM, graph_entry, graph_file
+from emovox.backbones.speaker import SpeakerCarriedStates, SpeakerEncoder, SpeakerStates
 from emovox.backbones.weights import MANIFEST_FILE, WeightsError, read_json
 from emovox.backbones.whisper import LogMel, WhisperEncoder
 from emovox.filelock import unique_temporary
@@ -33,16 +35,22 @@ OPSET = 17
 
 
 def _export(
-    module: nn.Module, example: torch.Tensor, path: Path, names: tuple[str, str], axes: dict[str, Any]
+    module: nn.Module,
+    example: torch.Tensor | tuple[torch.Tensor, ...],
+    path: Path,
+    names: tuple[str | tuple[str, ...], str | tuple[str, ...]],
+    axes: dict[str, Any],
 ) -> None:
+    """`module` traced on `example` (one input or several) into `path`; `names`: (inputs, outputs)."""
+    inputs, outputs = ((n,) if isinstance(n, str) else n for n in names)
     with warnings.catch_warnings(), torch.no_grad():  # the tracer's notes on shapes it keeps as constants
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module.eval(),
-            (example,),
+            example if isinstance(example, tuple) else (example,),
             str(path),
-            input_names=[names[0]],
-            output_names=[names[1]],
+            input_names=list(inputs),
+            output_names=list(outputs),
             dynamic_axes=axes,
             opset_version=OPSET,
             dynamo=False,
@@ -89,6 +97,12 @@ def build(backbone: str, name: str, folder: Path, path: Path) -> None:
         encoder = SpeakerEncoder.load(folder)
         _export(SpeakerStates(encoder), torch.zeros(1, 100, encoder.config.mel_bands), path,
                 ("mels", "states"), {"mels": {1: "frames"}, "states": {2: "frames"}})  # fmt: skip
+    elif backbone == "speaker" and name == STREAM:
+        encoder = SpeakerEncoder.load(folder)
+        state = torch.zeros(encoder.config.layers, 1, encoder.config.hidden)
+        _export(SpeakerCarriedStates(encoder), (torch.zeros(1, 100, encoder.config.mel_bands), state, state),
+                path, (("mels", "h", "c"), ("states", "h_out", "c_out")),
+                {"mels": {1: "frames"}, "states": {2: "frames"}})  # fmt: skip
     else:
         raise WeightsError(f"no {name} graph for the {backbone} encoder")
 

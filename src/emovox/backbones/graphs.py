@@ -17,10 +17,11 @@ from emovox.filelock import exclusive, unique_temporary
 
 RECIPE = 2  # bump when emovox.backbones.export makes other graphs: older ones are then not used
 GRAPHS = "graphs"  # the manifest's field listing shipped graphs by name
+STREAM = "stream"  # the speaker encoder's graph that carries its LSTM states from call to call
 
 
 def graph_file(name: str) -> str:
-    """`frontend` -> frontend.onnx; a precision -> encoder-<precision>.onnx."""
+    """`frontend` -> frontend.onnx; a precision (or `stream`) -> encoder-<name>.onnx."""
     return f"{name}.onnx" if name == "frontend" else f"encoder-{name}.onnx"
 
 

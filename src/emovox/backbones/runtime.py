@@ -12,9 +12,11 @@ import numpy as np
 
 from emovox.backbones.config import Precision, SpeakerConfig, WhisperConfig
 from emovox.backbones.frontends import mono, speaker_mel
-from emovox.backbones.graphs import graph_path
+from emovox.backbones.graphs import STREAM, graph_path
 from emovox.backbones.weights import WeightsError, read_config
 from emovox.errors import FeatureError, choice
+
+LstmState = tuple[np.ndarray, np.ndarray]  # (h, c), each (layers, 1, hidden)
 
 
 def session(path: Path) -> Any:
@@ -72,13 +74,30 @@ class OnnxWhisperEncoder:
 
 
 class OnnxSpeakerEncoder:
-    """The speaker encoder's graph (float32) over Resemblyzer's mel frames."""
+    """The speaker encoder's graph (float32) over Resemblyzer's mel frames; its `stream` graph,
+    loaded on first use, carries the LSTM states from one stretch of a stream to the next."""
 
     def __init__(self, folder: Path, graph_dir: Path) -> None:
         self.config = read_config(folder, SpeakerConfig)
         self.encoder = session(graph_path("speaker", folder, str(Precision.FLOAT32), graph_dir))
+        self._folder, self._graph_dir = folder, graph_dir
+        self._stream: Any = None
 
     def signal_states(self, signal: np.ndarray) -> np.ndarray:
         """(layers, frames, hidden) float32 states of a 16 kHz signal, the whole clip in one pass."""
         mels = speaker_mel(signal, self.config.mel_bands)[None]
         return self.encoder.run(None, {"mels": mels})[0][:, 0]
+
+    def initial_state(self) -> LstmState:
+        """The LSTMs' state before any audio: zeros."""
+        zeros = np.zeros((self.config.layers, 1, self.config.hidden), np.float32)
+        return zeros, zeros
+
+    def carried_states(self, signal: np.ndarray, state: LstmState) -> tuple[np.ndarray, LstmState]:
+        """(layers, frames, hidden) states of a stretch of signal (its own mel frames) with the
+        LSTMs run on from `state`, and their state after it."""
+        if self._stream is None:
+            self._stream = session(graph_path("speaker", self._folder, STREAM, self._graph_dir))
+        mels = speaker_mel(signal, self.config.mel_bands)[None]
+        states, h, c = self._stream.run(None, {"mels": mels, "h": state[0], "c": state[1]})
+        return states[:, 0], (h, c)

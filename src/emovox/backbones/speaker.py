@@ -43,6 +43,20 @@ class SpeakerEncoder(nn.Module):
             states.append(x)
         return states
 
+    def carried_states(
+        self, mels: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The LSTMs run on from states (h, c), each (layers, batch, hidden), as they were left at
+        the end of the previous stretch: (layers, batch, frames, hidden) outputs and the states
+        after the last frame. A signal fed in consecutive stretches gives its whole-pass outputs."""
+        states, hs, cs, x = [], [], [], mels
+        for i, lstm in enumerate(self.lstms):
+            x, (h_i, c_i) = lstm(x, (h[i : i + 1], c[i : i + 1]))
+            states.append(x)
+            hs.append(h_i)
+            cs.append(c_i)
+        return torch.stack(states), torch.cat(hs), torch.cat(cs)
+
     def forward(self, mels: torch.Tensor) -> torch.Tensor:
         """Resemblyzer's embedding: the last layer's final state projected, ReLU, unit length."""
         raw = torch.relu(self.projection(self.hidden_states(mels)[-1][:, -1]))
@@ -65,3 +79,18 @@ class SpeakerStates(nn.Module):
 
     def forward(self, mels: torch.Tensor) -> torch.Tensor:
         return torch.stack(self.encoder.hidden_states(mels))
+
+
+class SpeakerCarriedStates(nn.Module):
+    """The encoder as its `stream` graph computes it: `mels` (1, frames, bands), `h` and `c`
+    (layers, 1, hidden) -> `states` (layers, 1, frames, hidden), `h_out`, `c_out`: a live stream's
+    stretches of audio run through the LSTMs in order, each from where the last one left them."""
+
+    def __init__(self, encoder: SpeakerEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(
+        self, mels: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.encoder.carried_states(mels, h, c)

@@ -15,6 +15,9 @@ other set, keyed by the weights' hash and the graphs' recipe too.
   so a model trained on them (the bundled model's live twin) sees in training what it will hear
   live. Blocks overlap by half: each sample is encoded twice, and each block hears 250 ms more
   context than side-by-side 250 ms blocks would (benchmarks/live_parity.py measured both).
+- `speaker_stream`: as `speaker_blocks`, but the speaker encoder's LSTMs carry their state from
+  block to block and read each sample of speech once (a recurrent encoder can; Whisper's
+  attention cannot): a block's moments are those of its new 250 ms, heard in context.
 
 Mean and standard deviation add up: `Moments` (frame count, sums, sums of squares) of blocks
 combine into the pooled vector of all their frames (`BlockPooling`), so a stream judges a window
@@ -166,12 +169,53 @@ class PooledLayers(FeatureExtractor):
         if grid is None:
             return pool_states(self.encoder().signal_states(signal))
         blocks = grid.cut(signal, self.config.sample_rate)
-        spoken = [b for b in blocks if block_has_speech(b)] or blocks  # a clip without speech: all
-        return sum(map(self.moments, spoken[1:]), self.moments(spoken[0])).pooled()
+        speech = [block_has_speech(b) for b in blocks]
+        speech = speech if any(speech) else [True] * len(blocks)  # a clip without speech: all of it
+        reader = self.block_reader()
+        read = [reader.read(block, spoken) for block, spoken in zip(blocks, speech, strict=True)]
+        moments = [m for m in read if m is not None]
+        return sum(moments[1:], moments[0]).pooled()
 
-    def moments(self, signal: np.ndarray) -> Moments:
-        """The sums a stretch of signal, encoded alone, adds to a pooled vector."""
-        return Moments.of(self.encoder().signal_states(signal))
+    def block_reader(self) -> BlockReader:
+        """What reads one clip's or stream's blocks in order: each block with speech encoded alone."""
+        return AloneBlocks(self.encoder())
+
+
+class BlockReader(Protocol):
+    def read(self, block: np.ndarray, speech: bool) -> Moments | None:
+        """The moments the next block of a clip or stream adds (None: a block without speech)."""
+        ...
+
+
+@dataclass
+class AloneBlocks:
+    encoder: LayerStates
+
+    def read(self, block: np.ndarray, speech: bool) -> Moments | None:
+        return Moments.of(self.encoder.signal_states(block)) if speech else None
+
+
+class CarriedBlocks:
+    """The speaker encoder's LSTMs run through a clip's or a stream's blocks with speech in order,
+    their state carried from each to the next, on each block's samples not yet encoded (the part
+    after the previous block's end; the whole block after one without speech): every sample of
+    speech is encoded once, with everything said before it as context."""
+
+    def __init__(self, encoder: OnnxSpeakerEncoder, grid: BlockGrid, rate: int) -> None:
+        self.encoder = encoder
+        size, hop = grid.samples(rate)
+        self.overlap = size - hop
+        self.state = encoder.initial_state()
+        self.after_speech = False
+
+    def read(self, block: np.ndarray, speech: bool) -> Moments | None:
+        if not speech:
+            self.after_speech = False
+            return None
+        new = block[self.overlap :] if self.after_speech else block
+        states, self.state = self.encoder.carried_states(new, self.state)
+        self.after_speech = True
+        return Moments.of(states)
 
 
 @dataclass(frozen=True)
@@ -243,8 +287,8 @@ class Moments:
 
 class BlockPooling:
     """A block set of pooled encoder layers (one, or several side by side like
-    `whisper_blocks+speaker_blocks`) computed block by block: `moments` of each block, `features`
-    of any run of blocks; `block_seconds` of every part alike."""
+    `whisper_blocks+speaker_stream`) computed block by block: `readers` give the moments of each
+    block of one clip or stream, `features` pools any run of blocks; one grid for every part."""
 
     def __init__(self, extractor: FeatureExtractor) -> None:
         parts = extractor.parts if isinstance(extractor, CombinedExtractor) else [extractor]
@@ -265,9 +309,9 @@ class BlockPooling:
         grids = {part.config.grid for part in parts}  # type: ignore[attr-defined]
         return len(grids) == 1 and grids != {None}
 
-    def moments(self, block: np.ndarray) -> tuple[Moments, ...]:
-        """Each part's moments of one block of prepared signal (at least Whisper's 20 ms step)."""
-        return tuple(part.moments(block) for part in self.parts)
+    def readers(self) -> tuple[BlockReader, ...]:
+        """Each part's reader for one clip or stream (some carry state from block to block)."""
+        return tuple(part.block_reader() for part in self.parts)
 
     @staticmethod
     def features(blocks: Sequence[tuple[Moments, ...]]) -> np.ndarray:
@@ -316,6 +360,16 @@ class SpeakerBlocks(SpeakerLayers):
 
     def __init__(self, config: BackboneConfig | None = None) -> None:
         super().__init__(config or BackboneConfig(block_seconds=BLOCK_SECONDS, hop_seconds=HOP_SECONDS))
+
+
+class SpeakerStream(SpeakerBlocks):
+    """`speaker_blocks` with the LSTMs carried from block to block (`CarriedBlocks`) instead of
+    restarted on each block: half the speaker encoder's work, and context across blocks."""
+
+    name = "speaker_stream"
+
+    def block_reader(self) -> BlockReader:
+        return CarriedBlocks(speaker_encoder(self.folder), self.config.grid, self.config.sample_rate)  # type: ignore[arg-type]
 
 
 class WhisperFrames(WhisperLayers):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from enum import StrEnum
 
 from emovox.errors import FeatureError
-from emovox.features.backbone import SpeakerBlocks, SpeakerLayers, WhisperBlocks, WhisperFrames, WhisperLayers
+from emovox.features.backbone import (
+    SpeakerBlocks,
+    SpeakerLayers,
+    SpeakerStream,
+    WhisperBlocks,
+    WhisperFrames,
+    WhisperLayers,
+)
 from emovox.features.base import FeatureExtractor
 from emovox.features.combined import CombinedExtractor
 from emovox.features.enhanced import Enhanced392
@@ -26,6 +33,7 @@ class FeatureSet(StrEnum):
     WHISPER_FRAMES = "whisper_frames"  # (frames, 7 x 512) every 40 ms
     WHISPER_BLOCKS = "whisper_blocks"  # as whisper, over 500 ms blocks every 250 ms, each alone (streams)
     SPEAKER_BLOCKS = "speaker_blocks"  # as speaker, over 500 ms blocks every 250 ms, each alone
+    SPEAKER_STREAM = "speaker_stream"  # as speaker_blocks, its state carried: each sample read once
 
 
 EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
@@ -40,6 +48,7 @@ EXTRACTORS: dict[FeatureSet, type[FeatureExtractor]] = {
     FeatureSet.WHISPER_FRAMES: WhisperFrames,
     FeatureSet.WHISPER_BLOCKS: WhisperBlocks,
     FeatureSet.SPEAKER_BLOCKS: SpeakerBlocks,
+    FeatureSet.SPEAKER_STREAM: SpeakerStream,
 }
 
 

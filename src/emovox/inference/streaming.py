@@ -4,10 +4,11 @@ The streaming LSTM (the seed's frame-by-frame inference) carries its hidden stat
 to frame: each chunk's new 10 ms frames go through the network in one call with the state
 carried, which gives exactly what one frame at a time gives. Other models (and ensembles)
 stream by sliding windows: every `emit_every_ms` they judge the last `window_seconds`. Models
-on block sets (`whisper_blocks+speaker_blocks`: the bundled model's live twin, which streams for
+on block sets (`whisper_blocks+speaker_stream`: the bundled model's live twin, which streams for
 it) encode each block of audio (500 ms, one every 250 ms) as it completes and pool the window,
-or the utterance, from the blocks' moments: a stream costs two encodings of its audio instead of
-`window_seconds / emit_every_ms` of them, and a block without speech runs no encoder; updates
+or the utterance, from the blocks' moments: a stream costs two Whisper encodings of its audio
+and one of the speaker encoder (its state carried from block to block) instead of
+`window_seconds / emit_every_ms` of each, and a block without speech runs no encoder; updates
 come every block (or every whole number of blocks nearest `emit_every_ms`).
 
 Every update also carries a smoothed view: an exponential moving average of the current
@@ -101,11 +102,13 @@ class BlockWindows:
 
     def __init__(self, pooling: BlockPooling, window_blocks: int) -> None:
         self.pooling = pooling
+        self._readers = pooling.readers()
         self._recent: deque[tuple[Moments, ...] | None] = deque(maxlen=window_blocks)
         self._utterance: tuple[Moments, ...] | None = None
 
     def add(self, block: np.ndarray, speech: bool) -> None:
-        moments = self.pooling.moments(block) if speech else None
+        read = tuple(reader.read(block, speech) for reader in self._readers)
+        moments = read if speech else None
         self._recent.append(moments)
         if moments is not None:
             self._utterance = (
