@@ -141,8 +141,8 @@ def test_live_microphone_streams_smoothed_results(server, browser) -> None:
     held = page.text_content("#live-held")
     assert held.startswith("for ") and held.endswith(" s")
     assert int(page.get_attribute("#live-chart", "data-time-ticks")) >= 4  # the chart has a time axis
-    # a real clip on a loop (speech, pauses): the shown emotion changes at most about every 2 s
-    # of audio, and less often than the raw one
+    # a real clip on a loop (speech, pauses): the shown emotion (smoothed, and a new one shown once
+    # it has led for 0.75 s) changes at most about every 2 s of audio, and less often than the raw one
     data = {k: int(v) for k, v in page.evaluate("({...document.body.dataset})").items()}
     seconds = data["liveUpdates"] * period
     assert data["liveChanges"] <= seconds / 2 and data["liveChanges"] < data["liveRawChanges"]

@@ -14,6 +14,7 @@ const COLOURS = {
 };
 const PALETTE = ["#3aa6c9", "#c2577f", "#9c6b30", "#2f4858", "#b5a642"];  // labels without a colour of their own
 const CHART_SECONDS = 10;
+const SHOW_AFTER_SECONDS = 0.75;  // how long a new smoothed top emotion leads before the page shows it
 
 const state = { labels: [], history: [], socket: null, audio: null, updates: 0, shown: null, raw: null,
   changes: 0, rawChanges: 0 };
@@ -246,19 +247,24 @@ function onLiveMessage(event) {
     $("live-status").textContent = `finished after ${message.t.toFixed(1)} s`;
     return;
   }
-  const shown = message.smoothed || message;  // a moving average over about a second: no flicker
+  const smoothed = message.smoothed || message;  // a moving average over about a second
+  // a new top emotion is shown once it has held SHOW_AFTER_SECONDS, so a brief lead does not flicker
+  const settled = state.shown === null || smoothed.label === state.shown
+    || message.held === undefined || message.held >= SHOW_AFTER_SECONDS;
   state.updates += 1;
-  if (state.shown !== null && shown.label !== state.shown) state.changes += 1;
   if (state.raw !== null && message.label !== state.raw) state.rawChanges += 1;
-  state.shown = shown.label;
   state.raw = message.label;
+  if (settled) {
+    if (state.shown !== null && smoothed.label !== state.shown) state.changes += 1;
+    state.shown = smoothed.label;
+    renderResult("live", { ...smoothed, labels: state.labels });
+    $("live-held").textContent = message.held === undefined ? "" : `for ${message.held.toFixed(1)} s`;
+  }
   Object.assign(document.body.dataset, {
     liveUpdates: String(state.updates), liveChanges: String(state.changes), liveRawChanges: String(state.rawChanges),
   });
-  state.history.push({ t: message.t, confidence: shown.confidence });
+  state.history.push({ t: message.t, confidence: smoothed.confidence });
   while (state.history.length && message.t - state.history[0].t > CHART_SECONDS) state.history.shift();
-  renderResult("live", { ...shown, labels: state.labels });
-  $("live-held").textContent = message.held === undefined ? "" : `for ${message.held.toFixed(1)} s`;
   $("live-status").textContent = `listening · ${message.t.toFixed(1)} s`;
   drawChart();
 }
