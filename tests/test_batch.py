@@ -156,6 +156,17 @@ def test_timeline_rows_carry_segment_times(tmp_path) -> None:
     rows = read_rows(out)
     assert len(rows) == 6 and [r["label"] for r in rows][3] == "angry"
     assert all(r["start"] < r["end"] <= r["duration_s"] for r in rows)
+    four = tmp_path / "four.jsonl"  # a task of four classes: the table has their columns only
+    labels = ["--labels", "neutral,happy,sad,angry"]
+    assert (
+        main(["batch", str(ROOT_EXAMPLES / "long"), "--out", str(four), "--timeline", "--quiet", *labels])
+        == 0
+    )
+    restricted = read_rows(four)
+    assert [r["label"] for r in restricted][3] == "angry"
+    assert {k for k in restricted[0] if k.startswith("prob_")} == {
+        f"prob_{x}" for x in ("neutral", "happy", "sad", "angry")
+    }
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl"])

@@ -311,6 +311,10 @@ def test_predict_command_table_and_json(trained_models, ravdess, tmp_path, capsy
     assert captured.err == f"emovox: error: {bad}: not readable as audio (format not recognised)\n"
     assert main(["predict", "--model", model, "--timeline", "--json", paths[0]]) == 0
     assert json.loads(capsys.readouterr().out)["segments"]
+    assert main(["predict", "--model", model, "--json", "--labels", "sad,angry", paths[0]]) == 0
+    assert json.loads(capsys.readouterr().out)["labels"] == ["sad", "angry"]
+    assert main(["predict", "--model", model, "--labels", "sad,cross", paths[0]]) == 1
+    assert "labels must be two or more of this model's" in capsys.readouterr().err
 
 
 def test_adaptation_normalises_with_the_batch_statistics(predictors, ravdess) -> None:
@@ -392,3 +396,32 @@ def test_stream_updates_carry_a_moving_average_and_how_long_it_held(predictors, 
     for bad in ({"smoothing_seconds": -1}, {"smoothing_seconds": 61}, {"emit_every_ms": "abc"}):
         with pytest.raises(ConfigError):
             StreamConfig(**bad)
+
+
+def test_a_restricted_label_set_renormalises_every_answer(predictors, ravdess_clip) -> None:
+    """`restricted` answers among the chosen labels (in the model's order): each probability
+    divided by their sum, `uncertain` judged on those, for clips, timelines and streams alike; the
+    predictor itself is unchanged, and a bad choice is a clear error."""
+    predictor = predictors["mlp"]
+    four = predictor.restricted(["angry", "sad", "happy", "neutral"])
+    assert four.labels == ("neutral", "happy", "sad", "angry") and len(predictor.labels) == 8
+    full, kept = predictor.predict(ravdess_clip), four.predict(ravdess_clip)
+    subset = np.array([full.confidence[predictor.labels.index(x)] for x in four.labels])
+    np.testing.assert_allclose(kept.confidence, subset / subset.sum(), rtol=1e-6)
+    assert kept.labels == four.labels and kept.label == four.labels[int(np.argmax(subset))]
+    assert kept.uncertain == (max(kept.confidence) < predictor.calibration.uncertain_below)
+    assert predictor.predict(ravdess_clip).to_dict() == full.to_dict()
+    assert four.restricted("neutral,happy,sad,angry").labels == four.labels
+    assert all(s.prediction.labels == four.labels for s in four.timeline(ravdess_clip))
+    session = four.stream(level="as_is")
+    session.push(four.signal(ravdess_clip))
+    np.testing.assert_allclose(session.finish().confidence, kept.confidence, atol=1e-5)
+    assert (
+        predictor.restricted(None) is predictor and predictor.restricted(list(predictor.labels)) is predictor
+    )
+    for bad, why in ((["angry", "bored"], "unknown: 'bored'"), ("angry,angry", "each once"), ("angry", "")):
+        with pytest.raises(ConfigError, match="labels must be two or more of this model's neutral, calm"):
+            predictor.restricted(bad)
+        if why:
+            with pytest.raises(ConfigError, match=why):
+                predictor.restricted(bad)

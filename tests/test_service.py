@@ -129,11 +129,37 @@ def test_websocket_stream_gives_updates_and_the_offline_result(client, predictor
     assert int16[-1]["final"] and len(int16) > 30
 
 
+def test_labels_can_be_restricted_per_request_and_per_stream(client, predictor, ravdess_clip) -> None:
+    """`?labels=` on uploads and `"labels"` in a stream's start message: the answer among those
+    labels only (as `EmotionPredictor.restricted`); a bad choice is refused before any work."""
+    four = predictor.restricted("neutral,happy,sad,angry")
+    data = Path(ravdess_clip).read_bytes()
+    body = client.post("/v1/predict?labels=neutral,happy,sad,angry", content=data).json()
+    assert body == four.predict(ravdess_clip).to_dict()
+    timeline = client.post("/v1/timeline?labels=sad,angry", content=data).json()
+    assert timeline["labels"] == ["sad", "angry"] and all(
+        s["labels"] == ["sad", "angry"] for s in timeline["segments"]
+    )
+    refused = client.post("/v1/predict?labels=angry,furious", content=data)
+    assert refused.status_code == 422 and "labels must be two or more" in refused.json()["error"]
+    signal = load_audio(ravdess_clip)
+    with client.websocket_connect("/v1/stream") as ws:
+        ws.send_text(json.dumps({"sample_rate": 16_000, "format": "pcm_f32le", "level": "as_is",
+                                 "labels": ["neutral", "happy", "sad", "angry"]}))  # fmt: skip
+        ws.send_bytes(signal.astype("<f4").tobytes())
+        ws.send_text(json.dumps({"event": "end"}))
+        while not (message := ws.receive_json()).get("final"):
+            assert len(message["confidence"]) == 4 and message["label"] in four.labels
+    np.testing.assert_allclose(message["confidence"], four.predict(signal).confidence, atol=1e-5)
+
+
 def test_websocket_refuses_bad_starts_and_excess_streams(client) -> None:
     for start in (
         "not json",
         json.dumps({"sample_rate": 16_000, "format": "mp3"}),
         json.dumps({"format": "pcm_s16le"}),
+        json.dumps({"sample_rate": 16_000, "labels": ["angry", "furious"]}),
+        json.dumps({"sample_rate": 16_000, "labels": 7}),
     ):
         with client.websocket_connect("/v1/stream") as ws:
             ws.send_text(start)

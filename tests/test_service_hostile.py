@@ -344,7 +344,7 @@ def test_trickling_streams_are_closed(server) -> None:
 
 
 def test_window_streams_keep_bounded_audio(predictor) -> None:
-    config, _ = parse_start(json.dumps({"sample_rate": 16_000}), predictor, ServiceLimits())
+    config, _, _ = parse_start(json.dumps({"sample_rate": 16_000}), predictor, ServiceLimits())
     assert config.max_utterance_seconds == ServiceLimits().max_stream_kept_seconds == 60
 
 

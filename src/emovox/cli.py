@@ -182,7 +182,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     failed = [item for item in inputs if not isinstance(item, str)]
     for error in failed:
         _report_error(error)
-    predictor = EmotionPredictor.load(args.model, backend=args.backend)
+    predictor = EmotionPredictor.load(args.model, backend=args.backend).restricted(args.labels)
     if args.timeline:
         for path in paths:
             try:
@@ -224,7 +224,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from emovox.batch import BatchOptions, run_batch
 
     options = BatchOptions(args.inputs, args.out, args.model, args.workers, args.engine, args.ray_address,
-                           args.timeline, args.resume, args.batch_size, not args.quiet)  # fmt: skip
+                           args.timeline, args.resume, args.batch_size, not args.quiet,
+                           args.labels)  # fmt: skip
     summary = run_batch(options)
     print(f"{summary['files']} files ({summary['predicted_now']} now, {summary['failed']} failed) in "
           f"{summary['seconds']:.1f} s -> {summary['out']}", file=sys.stderr)  # fmt: skip
@@ -288,6 +289,9 @@ def port_number(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"a port is 1 to 65535, got {port}")
     return port
+
+
+LABELS_HELP = "answer among these labels only, e.g. neutral,happy,sad,angry (probabilities renormalised)"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,6 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, MP3, ...) or directories")
     model_args(predict)
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
+    predict.add_argument("--labels", default=None, help=LABELS_HELP)
     predict.add_argument("--timeline", action="store_true", help="per-segment results for long recordings")
     predict.add_argument("--adapt", action="store_true",
                          help="the files are one speaker or set-up: normalise with their own statistics "
@@ -413,6 +418,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--ray-address", default=None, help="a running Ray cluster (default: a local Ray)")
     batch.add_argument("--workers", type=int, default=0, help="worker processes or actors (0: one per core)")
     batch.add_argument("--timeline", action="store_true", help="one row per segment of long recordings")
+    batch.add_argument("--labels", default=None, help=LABELS_HELP)
     batch.add_argument("--resume", action="store_true", help="keep the output's rows and predict the rest")
     batch.add_argument(
         "--batch-size",

@@ -44,6 +44,7 @@ class BatchOptions:
     resume: bool = False
     batch_size: int = 0  # files per task and per written part; 0: 32 (local), 256 (ray)
     progress: bool = True
+    labels: str | None = None  # "neutral,happy,...": answer among these only (EmotionPredictor.restricted)
 
     def __post_init__(self) -> None:
         if self.workers < 0 or self.batch_size < 0:
@@ -104,7 +105,7 @@ _worker: EmotionPredictor | None = None
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def load_worker(model: str) -> None:
+def load_worker(model: str, labels: str | None = None) -> None:
     """Each worker: one thread for BLAS (the mel filterbanks' matrix products; onnxruntime runs on
     one thread already), since the workers already fill the cores (two 2-thread workers on 2
     cores ran 2.6x slower than one), then the model, once."""
@@ -112,10 +113,10 @@ def load_worker(model: str) -> None:
 
     global _worker
     threadpool_limits(1)
-    _worker = EmotionPredictor.load(model, backend="onnx")
+    _worker = EmotionPredictor.load(model, backend="onnx").restricted(labels)
 
 
-def local_worker(model: str, job: int) -> None:
+def local_worker(model: str, labels: str | None, job: int) -> None:
     """A local worker: ended with the job's process whatever ends it (Linux: a parent-death
     signal, so a SIGKILLed job leaves no worker behind), then `load_worker`."""
     if sys.platform == "linux":
@@ -124,7 +125,7 @@ def local_worker(model: str, job: int) -> None:
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != job:  # the job died before the signal was asked for
             os._exit(1)
-    load_worker(model)
+    load_worker(model, labels)
 
 
 def predict_paths(paths: list[str], timeline: bool) -> list[Row]:
@@ -142,7 +143,8 @@ def local_results(options: BatchOptions, pending: list[str]) -> Iterator[tuple[i
     are batches). Stopped early (an error, Ctrl-C, SIGTERM), the workers are ended at once."""
     chunks = list(batches(pending, options.task_size()))
     workers = max(1, min(options.workers or os.cpu_count() or 1, len(chunks)))
-    pool = ProcessPoolExecutor(workers, initializer=local_worker, initargs=(options.model, os.getpid()))
+    pool = ProcessPoolExecutor(workers, initializer=local_worker,
+                               initargs=(options.model, options.labels, os.getpid()))  # fmt: skip
     finished = False
     try:
         in_flight: deque[tuple[int, Future[list[Row]]]] = deque()
@@ -193,13 +195,14 @@ def run_batch(options: BatchOptions) -> dict[str, Any]:
 def _run(options: BatchOptions) -> dict[str, Any]:
     started = time.perf_counter()
     paths = pending_paths(options)
-    labels = EmotionPredictor.load(options.model).labels  # the torch backend: no export for the labels
+    # the torch backend: no export for the labels (and a bad --labels fails here, before any work)
+    labels = EmotionPredictor.load(options.model).restricted(options.labels).labels
     output = open_output(options.out, labels, options.timeline, options.resume)
     pending = [path for path in paths if file_key(path) not in output.done]
     if options.engine == "ray":
         chunks = list(batches(pending, options.task_size()))
         predict = partial(predict_paths, timeline=options.timeline)
-        model = (options.model,)
+        model = (options.model, options.labels)
         predicted = ray_map(load_worker, model, predict, chunks, options.workers, options.ray_address)
         results: Iterator[tuple[int, list[Row]]] = zip(map(len, chunks), predicted, strict=True)
     else:

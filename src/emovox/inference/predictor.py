@@ -3,6 +3,7 @@ model or ensemble directory, with PyTorch or onnxruntime underneath."""
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import warnings
@@ -21,7 +22,7 @@ from emovox.audio import AudioConfig, load_audio, prepare_signal
 from emovox.audio.framing import has_sound_frame
 from emovox.audio.io import describe
 from emovox.backbones.vad import SpeechRule, speech_detector
-from emovox.errors import AudioError, EmovoxError, EmovoxWarning, NoSoundError, NoSpeechError
+from emovox.errors import AudioError, ConfigError, EmovoxError, EmovoxWarning, NoSoundError, NoSpeechError
 from emovox.features.backbone import BlockGrid, BlockPooling
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.backends import BackendName, Member, make_member
@@ -77,6 +78,7 @@ class EmotionPredictor:
             self.members = [make_member(model, backend, directory)]
         self.calibration = Calibration.from_metadata(model.metadata)
         self.speech: SpeechRule | None = SpeechRule()  # what counts as speech; None: judge any sound
+        self.only: tuple[int, ...] | None = None  # the labels kept (`restricted`), None: all
         self.live = self._live_twin(backend)
 
     def _live_twin(self, backend: BackendName | str) -> EmotionPredictor | None:
@@ -100,7 +102,36 @@ class EmotionPredictor:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return self.model.labels
+        labels = self.model.labels
+        return labels if self.only is None else tuple(labels[i] for i in self.only)
+
+    def restricted(self, labels: Sequence[str] | str | None) -> EmotionPredictor:
+        """The same model answering among `labels` only (a list, or "neutral,happy,..."), for a
+        task with fewer classes: each answer's probabilities renormalised over them (the chance of
+        each given that it is one of them) and `uncertain` judged on those. The labels keep the
+        model's order; None or all of them: this predictor itself."""
+        if labels is None:
+            return self
+        wanted = [x.strip() for x in labels.split(",")] if isinstance(labels, str) else list(labels)
+        known = self.model.labels
+        unknown = [x for x in wanted if x not in known]
+        if unknown or len(set(wanted)) != len(wanted) or len(wanted) < 2:
+            problem = f"unknown: {', '.join(repr(x[:40]) for x in unknown[:5])}" if unknown else "each once"
+            raise ConfigError(f"labels must be two or more of this model's {', '.join(known)} ({problem})")
+        if len(wanted) == len(known):
+            return self
+        view = copy.copy(self)
+        view.only = tuple(i for i, label in enumerate(known) if label in wanted)
+        view.live = self.live.restricted(wanted) if self.live is not None else None
+        return view
+
+    def calibrated(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities (..., classes) of the members' mean, over the labels kept."""
+        probabilities = self.calibration(raw)
+        if self.only is None:
+            return probabilities
+        kept = probabilities[..., list(self.only)]
+        return kept / np.maximum(kept.sum(axis=-1, keepdims=True), 1e-12)
 
     @property
     def audio(self) -> AudioConfig:
@@ -247,7 +278,7 @@ class EmotionPredictor:
                     member.extractor.name, member.extractor.level, member.artifact.scaler, x
                 )
             out.append(member.backend.clip(x))
-        return self.calibration(np.mean(out, axis=0))
+        return self.calibrated(np.mean(out, axis=0))
 
     def predict(
         self,

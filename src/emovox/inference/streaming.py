@@ -262,7 +262,7 @@ class StreamingSession:
             for i, member in enumerate(self.predictor.members):
                 probabilities, self._states[i] = member.backend.frames(frames, self._states[i])
                 per_member.append(probabilities)
-            probabilities = self.predictor.calibration(np.mean(per_member, axis=0))  # (k, classes)
+            probabilities = self.predictor.calibrated(np.mean(per_member, axis=0))  # (k, classes)
             cumulative = self._sum + np.cumsum(probabilities, axis=0, dtype=np.float64)
             counts = self._count + np.arange(1, len(frames) + 1)
             self._sum, self._count, self._last = cumulative[-1], counts[-1], probabilities[-1]

@@ -264,13 +264,14 @@ def create_app(
         """An audio file (multipart field `file`, or the raw body) -> `{"class", "label",
         "confidence", "labels", "uncertain"}`."""
         allowed(request)
+        chosen = predictor.restricted(request.query_params.get("labels"))  # ?labels=a,b,c
         async with requests.admitted(busy):  # the upload counts from its first byte
             data = await audio_bytes(request, limits)
 
             def work(stop: threading.Event) -> dict[str, Any]:
                 if stop.is_set():  # gone while the request waited for a worker
                     return {}
-                return predictor.predict(data, config=clip_audio, max_samples=clip_samples).to_dict()
+                return chosen.predict(data, config=clip_audio, max_samples=clip_samples).to_dict()
 
             return await run_for(request, work)
 
@@ -279,16 +280,17 @@ def create_app(
         """The same input -> `{"segments": [{"start", "end", "class", "label", "confidence",
         "uncertain"}], "labels", "duration"}`."""
         allowed(request)
+        chosen = predictor.restricted(request.query_params.get("labels"))
         async with requests.admitted(busy):
             data = await audio_bytes(request, limits)
 
             def work(stop: threading.Event) -> dict[str, Any]:
                 if stop.is_set():
                     return {}
-                signal = predictor.signal(data, config=timeline_audio, max_samples=timeline_samples)
+                signal = chosen.signal(data, config=timeline_audio, max_samples=timeline_samples)
                 duration = len(signal) / timeline_audio.sample_rate
-                segments = predictor.timeline_of(signal, stop=stop)  # read once, not prepared again
-                return {"labels": list(predictor.labels), "duration": round(duration, 3),
+                segments = chosen.timeline_of(signal, stop=stop)  # read once, not prepared again
+                return {"labels": list(chosen.labels), "duration": round(duration, 3),
                         "segments": [s.to_dict() for s in segments]}  # fmt: skip
 
             return await run_for(request, work)

@@ -41,8 +41,11 @@ class StreamRefused(Exception):
         self.code, self.reason = code, reason
 
 
-def parse_start(text: str, predictor: EmotionPredictor, limits: ServiceLimits) -> tuple[StreamConfig, str]:
-    """The stream's opening message -> its config and PCM format; `ConfigError` when malformed."""
+def parse_start(
+    text: str, predictor: EmotionPredictor, limits: ServiceLimits
+) -> tuple[StreamConfig, str, EmotionPredictor]:
+    """The stream's opening message -> its config, PCM format and the predictor that answers it
+    (restricted to the message's `labels`, when it names some); `ConfigError` when malformed."""
     if len(text) > MAX_START_BYTES:
         raise ConfigError(f"the start message is over {MAX_START_BYTES} characters")
     try:
@@ -69,8 +72,14 @@ def parse_start(text: str, predictor: EmotionPredictor, limits: ServiceLimits) -
         raise ConfigError(
             f"emit_every_ms must be >= {limits.min_emit_ms:g} for this model (each update re-runs it)"
         )
+    labels = start.get("labels")
+    if labels is not None and not (
+        isinstance(labels, str) or (isinstance(labels, list) and all(isinstance(x, str) for x in labels))
+    ):
+        raise ConfigError('labels must be a list of label names or "a,b,c"')
     kept = min(config.max_utterance_seconds, limits.max_stream_kept_seconds)
-    return replace(config, max_utterance_seconds=max(kept, config.window_seconds)), fmt
+    config = replace(config, max_utterance_seconds=max(kept, config.window_seconds))
+    return config, fmt, predictor.restricted(labels)
 
 
 def is_end(text: str) -> bool:
@@ -162,10 +171,10 @@ class LiveStream:
         if first.get("text") is None:
             raise StreamRefused('the first message must be a JSON text message: {"sample_rate": ...}')
         try:
-            config, fmt = parse_start(first["text"], self.predictor, self.limits)
+            config, fmt, predictor = parse_start(first["text"], self.predictor, self.limits)
         except ConfigError as exc:
             raise StreamRefused(str(exc), reason="bad start message") from None
-        session = self.predictor.stream(config)
+        session = predictor.stream(config)
         dtype = np.dtype("<i2") if fmt == "pcm_s16le" else np.dtype("<f4")
         leftover = b""
         heard = 0.0
@@ -236,7 +245,8 @@ class LiveStream:
     async def _finish(self, session: Any, reason: str) -> None:
         final = await self.run(session.finish)
         message: dict[str, Any] = {"final": True, "t": round(session.samples / session.rate, 3)}
-        message.update(final.to_dict() if final else {"labels": list(self.predictor.labels), "label": None})
+        nothing = {"labels": list(session.predictor.labels), "label": None}
+        message.update(final.to_dict() if final else nothing)
         await self.send(message)
         try:
             await self.websocket.close(code=1000, reason=reason)
