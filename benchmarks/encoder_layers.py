@@ -28,14 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from cross_corpus import SIX, training_labels
-from live_parity import fitted, load
+from cross_corpus import SIX
+from live_parity import HeldOut, fitted, load
 from publish import publish
 from timing import median_ms
 
 from emovox.machine import describe_machine
-from emovox.models.classical import among_present
-from emovox.training.metrics import classification_report
 
 ROOT = Path(__file__).resolve().parents[1]
 WHISPER_LAYERS, WHISPER_WIDTH, SPEAKER_COLUMNS = 7, 512, 3 * 2 * 256
@@ -65,14 +63,9 @@ ORDER = (4, 1, 3, 2, 5, 0)
 
 def score(held_out: str, candidate: Candidate, data: Path) -> dict:
     loaded = {c: (m, candidate.columns(x)) for c, (m, x) in load(data, "whisper+speaker").items()}
-    train = [c for c in SIX if c != held_out]
-    labels = training_labels(train)
-    head = fitted(loaded, train, labels)
     manifest, x = loaded[held_out]
-    keep = [i for i, u in enumerate(manifest) if u.label in labels]
-    y = np.array([labels.index(manifest[i].label) for i in keep])
-    predicted = among_present(head([x[i] for i in keep]), y).argmax(axis=1)
-    uar = classification_report(y, predicted, labels)["uar"]
+    target = HeldOut.of(held_out, manifest)
+    uar = target.uar(fitted(loaded, target.train, target.labels), [x[i] for i in target.keep])
     result = {"held_out": held_out, "candidate": candidate.name, "blocks": candidate.blocks,
               "speaker": candidate.speaker, "uar": uar}  # fmt: skip
     print(result, flush=True)

@@ -40,6 +40,7 @@ import json
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,28 @@ def fitted(loaded: dict, train: list[str], labels: list[str]):
     return lambda rows: head.predict_proba(scaler(np.stack(rows)))
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """A held-out corpus's clips among the labels its five training corpora share."""
+
+    train: list[str]  # the five other corpora
+    labels: list[str]
+    keep: list[int]  # the clips' rows in the corpus's manifest
+    y: np.ndarray  # their label indices
+
+    @classmethod
+    def of(cls, corpus: str, manifest) -> HeldOut:
+        train = [c for c in SIX if c != corpus]
+        labels = training_labels(train)
+        keep = [i for i, u in enumerate(manifest) if u.label in labels]
+        return cls(train, labels, keep, np.array([labels.index(manifest[i].label) for i in keep]))
+
+    def uar(self, head, rows: list[np.ndarray]) -> float:
+        """Per-file UAR of `head` on the kept clips' rows, judged among the corpus's own labels."""
+        predicted = among_present(head(rows), self.y).argmax(axis=1)
+        return classification_report(self.y, predicted, self.labels)["uar"]
+
+
 def window_uar(y: np.ndarray, correct_share: np.ndarray) -> float:
     """Per-update UAR with each file weighing the same: the mean over labels of the mean share of
     a file's updates that are right."""
@@ -99,19 +122,13 @@ def window_uar(y: np.ndarray, correct_share: np.ndarray) -> float:
 
 def run_held_out(held_out: str, data: Path) -> dict:
     offline_loaded, live_loaded = load(data, OFFLINE), load(data, LIVE)
-    train = [c for c in SIX if c != held_out]
-    labels = training_labels(train)
+    manifest, offline_x = offline_loaded[held_out]
+    live_x = live_loaded[held_out][1]
+    target = HeldOut.of(held_out, manifest)
+    train, labels, keep, ty, uar = target.train, target.labels, target.keep, target.y, target.uar
     start = time.perf_counter()
     offline_head, live_head = fitted(offline_loaded, train, labels), fitted(live_loaded, train, labels)
     print(held_out, f"heads fitted in {(time.perf_counter() - start) / 60:.1f} min", flush=True)
-    manifest, offline_x = offline_loaded[held_out]
-    live_x = live_loaded[held_out][1]
-    keep = [i for i, u in enumerate(manifest) if u.label in labels]
-    ty = np.array([labels.index(manifest[i].label) for i in keep])
-
-    def uar(head, rows: list[np.ndarray]) -> float:
-        predicted = among_present(head(rows), ty).argmax(axis=1)
-        return classification_report(ty, predicted, labels)["uar"]
 
     pooling = BlockPooling(get_extractor(LIVE))
     audio = AudioConfig()
