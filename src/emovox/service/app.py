@@ -203,6 +203,11 @@ def create_app(
             raise ClientGone()
         return result
 
+    def answering(request: Request) -> EmotionPredictor:
+        """The predictor that answers a request: restricted to its `?labels=a,b,c`, if any."""
+        labels = request.query_params.get("labels")
+        return predictor if labels is None else predictor.restricted(labels)
+
     def allowed(request: Request) -> None:
         """The `/v1/*` guard: another page's request (403) or one without the token (401)."""
         if not access.origin_ok(request.headers, request.url.scheme):
@@ -264,7 +269,7 @@ def create_app(
         """An audio file (multipart field `file`, or the raw body) -> `{"class", "label",
         "confidence", "labels", "uncertain"}`."""
         allowed(request)
-        chosen = predictor.restricted(request.query_params.get("labels"))  # ?labels=a,b,c
+        chosen = answering(request)
         async with requests.admitted(busy):  # the upload counts from its first byte
             data = await audio_bytes(request, limits)
 
@@ -280,7 +285,7 @@ def create_app(
         """The same input -> `{"segments": [{"start", "end", "class", "label", "confidence",
         "uncertain"}], "labels", "duration"}`."""
         allowed(request)
-        chosen = predictor.restricted(request.query_params.get("labels"))
+        chosen = answering(request)
         async with requests.admitted(busy):
             data = await audio_bytes(request, limits)
 

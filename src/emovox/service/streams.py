@@ -79,7 +79,7 @@ def parse_start(
         raise ConfigError('labels must be a list of label names or "a,b,c"')
     kept = min(config.max_utterance_seconds, limits.max_stream_kept_seconds)
     config = replace(config, max_utterance_seconds=max(kept, config.window_seconds))
-    return config, fmt, predictor.restricted(labels)
+    return config, fmt, predictor if labels is None else predictor.restricted(labels)
 
 
 def is_end(text: str) -> bool:
