@@ -27,7 +27,7 @@ from publish import publish
 from emovox.audio import AudioConfig, load_audio
 from emovox.backbones.vad import FRAME, SpeechRule, speech_detector
 from emovox.corpora import read_corpus, to_shared
-from emovox.features import get_extractor
+from emovox.features import extract, get_extractor
 from emovox.machine import describe_machine
 from emovox.models.classical import among_present
 from emovox.training.metrics import classification_report
@@ -81,8 +81,6 @@ def turev_scores(data: Path) -> dict:
     labels = training_labels(list(SIX))
     head = fitted(loaded, list(SIX), labels)
     manifest = to_shared(read_corpus("turev", data / "turev"))
-    from emovox.features import extract
-
     x = extract(manifest, [OFFLINE], progress=False)[OFFLINE].values
     truth = ["neutral" if u.label == "calm" else u.label for u in manifest]
     y = np.array([labels.index(label) for label in truth])

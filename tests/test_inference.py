@@ -411,7 +411,8 @@ def test_a_restricted_label_set_renormalises_every_answer(predictors, ravdess_cl
     assert kept.labels == four.labels and kept.label == four.labels[int(np.argmax(subset))]
     assert kept.uncertain == (max(kept.confidence) < predictor.calibration.uncertain_below)
     assert predictor.predict(ravdess_clip).to_dict() == full.to_dict()
-    assert four.restricted("neutral,happy,sad,angry").labels == four.labels
+    assert four.restricted("neutral,happy,sad,angry") is four
+    assert four.restricted(list(predictor.labels)).predict(ravdess_clip).to_dict() == full.to_dict()
     assert all(s.prediction.labels == four.labels for s in four.timeline(ravdess_clip))
     session = four.stream(level="as_is")
     session.push(four.signal(ravdess_clip))
@@ -419,6 +420,8 @@ def test_a_restricted_label_set_renormalises_every_answer(predictors, ravdess_cl
     assert (
         predictor.restricted(None) is predictor and predictor.restricted(list(predictor.labels)) is predictor
     )
+    with pytest.raises(ConfigError, match='labels must be a list of label names or "a,b,c"'):
+        predictor.restricted(["angry", 3])
     for bad, why in ((["angry", "bored"], "unknown: 'bored'"), ("angry,angry", "each once"), ("angry", "")):
         with pytest.raises(ConfigError, match="labels must be two or more of this model's neutral, calm"):
             predictor.restricted(bad)

@@ -218,6 +218,9 @@ def test_over_capacity_gets_429_and_others_keep_being_served(predictor, ravdess_
         def __getattr__(self, name):
             return getattr(predictor, name)
 
+        def restricted(self, labels):  # asked of every request: without labels, still this one
+            return self if labels is None else predictor.restricted(labels)
+
         def predict(self, *args, **kwargs):
             entered.set()
             release.wait(10)

@@ -48,7 +48,8 @@ class SpeakerEncoder(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The LSTMs run on from states (h, c), each (layers, batch, hidden), as they were left at
         the end of the previous stretch: (layers, batch, frames, hidden) outputs and the states
-        after the last frame. A signal fed in consecutive stretches gives its whole-pass outputs."""
+        after the last frame. A signal fed in consecutive stretches gives its whole-pass outputs.
+        Apart from `hidden_states`, whose trace is the shipped stateless graph byte for byte."""
         states, hs, cs, x = [], [], [], mels
         for i, lstm in enumerate(self.lstms):
             x, (h_i, c_i) = lstm(x, (h[i : i + 1], c[i : i + 1]))

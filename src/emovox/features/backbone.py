@@ -369,7 +369,7 @@ class SpeakerStream(SpeakerBlocks):
     name = "speaker_stream"
 
     def block_reader(self) -> BlockReader:
-        return CarriedBlocks(speaker_encoder(self.folder), self.config.grid, self.config.sample_rate)  # type: ignore[arg-type]
+        return CarriedBlocks(self.encoder(), self.config.grid, self.config.sample_rate)  # type: ignore[arg-type]
 
 
 class WhisperFrames(WhisperLayers):

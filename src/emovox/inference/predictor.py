@@ -112,16 +112,21 @@ class EmotionPredictor:
         model's order; None or all of them: this predictor itself."""
         if labels is None:
             return self
+        if not isinstance(labels, str) and not (
+            isinstance(labels, list | tuple) and all(isinstance(x, str) for x in labels)
+        ):
+            raise ConfigError('labels must be a list of label names or "a,b,c"')
         wanted = [x.strip() for x in labels.split(",")] if isinstance(labels, str) else list(labels)
         known = self.model.labels
         unknown = [x for x in wanted if x not in known]
         if unknown or len(set(wanted)) != len(wanted) or len(wanted) < 2:
             problem = f"unknown: {', '.join(repr(x[:40]) for x in unknown[:5])}" if unknown else "each once"
             raise ConfigError(f"labels must be two or more of this model's {', '.join(known)} ({problem})")
-        if len(wanted) == len(known):
+        only = None if len(wanted) == len(known) else tuple(i for i, x in enumerate(known) if x in wanted)
+        if only == self.only:
             return self
         view = copy.copy(self)
-        view.only = tuple(i for i, label in enumerate(known) if label in wanted)
+        view.only = only
         view.live = self.live.restricted(wanted) if self.live is not None else None
         return view
 

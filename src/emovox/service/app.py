@@ -205,8 +205,7 @@ def create_app(
 
     def answering(request: Request) -> EmotionPredictor:
         """The predictor that answers a request: restricted to its `?labels=a,b,c`, if any."""
-        labels = request.query_params.get("labels")
-        return predictor if labels is None else predictor.restricted(labels)
+        return predictor.restricted(request.query_params.get("labels"))
 
     def allowed(request: Request) -> None:
         """The `/v1/*` guard: another page's request (403) or one without the token (401)."""

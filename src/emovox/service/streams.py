@@ -72,14 +72,9 @@ def parse_start(
         raise ConfigError(
             f"emit_every_ms must be >= {limits.min_emit_ms:g} for this model (each update re-runs it)"
         )
-    labels = start.get("labels")
-    if labels is not None and not (
-        isinstance(labels, str) or (isinstance(labels, list) and all(isinstance(x, str) for x in labels))
-    ):
-        raise ConfigError('labels must be a list of label names or "a,b,c"')
     kept = min(config.max_utterance_seconds, limits.max_stream_kept_seconds)
     config = replace(config, max_utterance_seconds=max(kept, config.window_seconds))
-    return config, fmt, predictor if labels is None else predictor.restricted(labels)
+    return config, fmt, predictor.restricted(start.get("labels"))
 
 
 def is_end(text: str) -> bool:
