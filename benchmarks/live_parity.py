@@ -42,6 +42,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from cross_corpus import SIX, training_labels
@@ -84,11 +85,17 @@ def window_features(signal: np.ndarray, pooling: BlockPooling) -> list[np.ndarra
     return updates
 
 
-def fitted(loaded: dict, train: list[str], labels: list[str]):
+def fit_head(loaded: dict, train: list[str], labels: list[str]) -> tuple[Standardizer, Any]:
+    """The scaler and scikit-learn logistic regression of the recipe, fitted on `train` only."""
     x, y, speakers, corpora = rows_for(train, loaded, labels)
     scaler = Standardizer.fit(x)  # the five training corpora only
     head = fit_classical("logreg", scaler(x), y, speakers, corpora=corpora, balance="corpus_class",
                          by_corpus=True).model  # fmt: skip
+    return scaler, head
+
+
+def fitted(loaded: dict, train: list[str], labels: list[str]):
+    scaler, head = fit_head(loaded, train, labels)
     return lambda rows: head.predict_proba(scaler(np.stack(rows)))
 
 

@@ -123,7 +123,7 @@ def convert_vad(out: Path) -> None:
 
 SHIPPED_GRAPHS = {
     "whisper-base": ("whisper", ("frontend", "int8")),
-    "speaker": ("speaker", ("float32", "stream")),
+    "speaker": ("speaker", ("float32", "stream", "embed")),
 }
 
 

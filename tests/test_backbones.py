@@ -286,6 +286,7 @@ def test_the_shipped_graphs_are_what_the_recipe_makes_and_are_checked(tmp_path) 
         ("whisper-base", "int8"),
         ("speaker", "float32"),
         ("speaker", "stream"),
+        ("speaker", "embed"),
     )
     for backbone, name in shipped_graphs:
         manifest = json.loads((shipped(backbone) / MANIFEST_FILE).read_text())
@@ -389,9 +390,10 @@ def test_the_front_ends_are_librosas_bit_for_bit_without_importing_it() -> None:
     assert done.stdout.strip() == "[]", done.stdout
 
 
-def test_the_speaker_encoder_equals_resemblyzer_on_real_clips() -> None:
+def test_the_speaker_encoder_equals_resemblyzer_on_real_clips(tmp_path) -> None:
     """Resemblyzer's own mel frames, LSTM outputs and embedding (VoiceEncoder.forward)."""
     encoder = SpeakerEncoder.load()
+    onnx = OnnxSpeakerEncoder(shipped("speaker"), tmp_path)
     with np.load(SPEAKER_REFERENCE) as reference:
         for i, name in enumerate(reference["clips"]):
             mel = speaker_mel(example(name))
@@ -401,6 +403,9 @@ def test_the_speaker_encoder_equals_resemblyzer_on_real_clips() -> None:
                 embedding = encoder(torch.from_numpy(mel)[None])[0].numpy()
             np.testing.assert_allclose(last, reference[f"last_layer_{i}"], atol=1e-5)
             np.testing.assert_allclose(embedding, reference[f"embedding_{i}"], atol=1e-5)
+            # the shipped `embed` graph (speaker turns), the clip and a copy as one batch of windows
+            both = onnx.embeddings(np.stack([mel, mel]))
+            np.testing.assert_allclose(both, np.stack([reference[f"embedding_{i}"]] * 2), atol=1e-5)
     states = encoder.signal_states(example("03-01-05-02-01-01-24.flac"))
     assert states.shape == (3, 438, 256)
     features = get_extractor("speaker")(example("03-01-05-02-01-01-24.flac"))  # the shipped ONNX graph

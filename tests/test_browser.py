@@ -114,6 +114,16 @@ def test_upload_shows_the_emotion_and_a_bar_per_class(server, browser, ravdess_c
     assert page.locator("#timeline-axis .tick").last.text_content() == "30 s"
     assert "six_clips.flac" in page.text_content("#file-name")
     page.screenshot(path=str(SCREENSHOTS / "timeline.png"), full_page=True)
+    # by speaker (chosen after the upload: the same file again): two actors taking turns, one lane
+    # each with their three clips and emotion shares
+    page.select_option("#speakers-choice", "2")
+    page.wait_for_function("document.querySelectorAll('#timeline-lanes .lane').length === 2")
+    assert page.is_hidden("#timeline-bar")
+    counts = [lane.locator(".segment").count() for lane in page.locator("#timeline-lanes .lane").all()]
+    assert min(counts) >= 3  # a clip may be judged in two pieces
+    names = page.locator("#timeline-lanes .lane-name").all_text_contents()
+    assert names[0].startswith("S1 · ") and names[1].startswith("S2 · ") and all(" %" in n for n in names)
+    page.screenshot(path=str(SCREENSHOTS / "speakers.png"), full_page=True)
     # a failed upload leaves nothing of the previous file on screen and says plainly what failed
     bad = tmp_path / "notes.wav"
     bad.write_text("not audio at all\n" * 10)

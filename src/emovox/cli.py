@@ -176,7 +176,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Exit status: 0 when every file was predicted, 1 when any failed (the others are still
     predicted and printed; each failure is one `emovox: error:` line on stderr)."""
     from emovox.inference import EmotionPredictor
+    from emovox.inference.diarisation import parse_speakers
+    from emovox.inference.result import speaker_summary
 
+    if args.speakers is not None:
+        if not args.timeline:
+            raise ConfigError("--speakers is for --timeline: speakers are found within a recording")
+        parse_speakers(args.speakers)
     inputs = _prediction_inputs(args.files)
     paths = [item for item in inputs if isinstance(item, str)]
     failed = [item for item in inputs if not isinstance(item, str)]
@@ -186,21 +192,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.timeline:
         for path in paths:
             try:
-                segments = predictor.timeline(path, adapt=args.adapt)
+                segments = predictor.timeline(path, adapt=args.adapt, speakers=args.speakers,
+                                              progress=not args.quiet and not args.json)  # fmt: skip
             except EmovoxError as exc:
                 failed.append(exc)
                 _report_error(exc)
                 continue
+            summary = speaker_summary(segments)
             if args.json:
-                print(json.dumps({"path": path, "segments": [s.to_dict() for s in segments]}))
+                speakers = {"speakers": summary} if args.speakers is not None else {}
+                print(json.dumps({"path": path, "segments": [s.to_dict() for s in segments], **speakers}))
                 continue
             print(one_line(path))
             for s in segments:
-                print(f"  {s.start:8.2f} - {s.end:8.2f} s  {verdict(s.prediction)}")
+                whose = f"{s.speaker:<4}" if s.speaker is not None else ""
+                print(f"  {s.start:8.2f} - {s.end:8.2f} s  {whose}{verdict(s.prediction)}")
+            for speaker, entry in summary.items():
+                shares = ", ".join(
+                    f"{label} {100 * share:.0f} %" for label, share in entry["emotions"].items() if share
+                )
+                print(f"  {speaker}: {entry['seconds']:.1f} s of speech: {shares}")
         return 1 if failed else 0
     show_progress = not args.quiet and not args.json and len(paths) > 1
     results = predictor.predict_many(paths, jobs=args.jobs, progress=show_progress, errors="return",
-                                     adapt=args.adapt)  # fmt: skip
+                                     adapt=bool(args.adapt))  # fmt: skip
     width = max((len(one_line(path)) for path in paths), default=0)
     for path, result in zip(paths, results, strict=True):
         if isinstance(result, EmovoxError):
@@ -225,7 +240,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     options = BatchOptions(args.inputs, args.out, args.model, args.workers, args.engine, args.ray_address,
                            args.timeline, args.resume, args.batch_size, not args.quiet,
-                           args.labels)  # fmt: skip
+                           args.labels, args.speakers)  # fmt: skip
     summary = run_batch(options)
     print(f"{summary['files']} files ({summary['predicted_now']} now, {summary['failed']} failed) in "
           f"{summary['seconds']:.1f} s -> {summary['out']}", file=sys.stderr)  # fmt: skip
@@ -291,6 +306,10 @@ def port_number(text: str) -> int:
     return port
 
 
+SPEAKERS_HELP = (
+    "with --timeline: who speaks when, 'auto' or a number of speakers; each segment gets its speaker "
+    "(S1, S2, ...), and each speaker is normalised with their own segments (--no-adapt: not)"
+)
 LABELS_HELP = "answer among these labels only, e.g. neutral,happy,sad,angry (probabilities renormalised)"
 
 
@@ -394,9 +413,11 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="one JSON object per line")
     predict.add_argument("--labels", default=None, help=LABELS_HELP)
     predict.add_argument("--timeline", action="store_true", help="per-segment results for long recordings")
-    predict.add_argument("--adapt", action="store_true",
+    predict.add_argument("--adapt", action=argparse.BooleanOptionalAction, default=None,
                          help="the files are one speaker or set-up: normalise with their own statistics "
-                              "(with --timeline: each recording with its own)")  # fmt: skip
+                              "(with --timeline: each recording with its own, or each speaker with "
+                              "--speakers, which does so by default; --no-adapt: never)")  # fmt: skip
+    predict.add_argument("--speakers", default=None, help=SPEAKERS_HELP)
     predict.add_argument("--jobs", type=int, default=None, help="parallel threads (default: cores)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(func=cmd_predict)
@@ -419,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--workers", type=int, default=0, help="worker processes or actors (0: one per core)")
     batch.add_argument("--timeline", action="store_true", help="one row per segment of long recordings")
     batch.add_argument("--labels", default=None, help=LABELS_HELP)
+    batch.add_argument("--speakers", default=None, help=SPEAKERS_HELP + " (a speaker column)")
     batch.add_argument("--resume", action="store_true", help="keep the output's rows and predict the rest")
     batch.add_argument(
         "--batch-size",

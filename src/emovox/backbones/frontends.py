@@ -19,6 +19,7 @@ HZ_PER_MEL = 200.0 / 3  # Slaney's mel scale: linear below 1 kHz, logarithmic ab
 LOG_FROM_HZ = 1000.0
 LOG_FROM_MEL = LOG_FROM_HZ / HZ_PER_MEL
 LOG_STEP = np.log(6.4) / 27.0
+MEL_BLOCK = 6000  # frames (a minute) of the speaker encoder's mel frames computed at once
 
 
 @lru_cache(maxsize=4)
@@ -57,5 +58,10 @@ def speaker_mel(signal: np.ndarray, bands: int = 40) -> np.ndarray:
     25 ms Hann windows every 10 ms, centred with zero padding, power 2, Slaney mel; no log)."""
     padded = np.pad(mono(signal), N_FFT // 2)
     frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT)[::HOP]
-    power = np.abs(np.fft.rfft(frames * periodic_hann(N_FFT), axis=-1).astype(np.complex64)) ** 2.0
-    return power @ mel_filters(bands).T
+    window, filters = periodic_hann(N_FFT), mel_filters(bands).T
+
+    def mel(block: np.ndarray) -> np.ndarray:
+        return (np.abs(np.fft.rfft(block * window, axis=-1).astype(np.complex64)) ** 2.0) @ filters
+
+    # a minute of frames at a time: an hour's spectrum at once would take over 2 GB
+    return np.concatenate([mel(frames[i : i + MEL_BLOCK]) for i in range(0, len(frames), MEL_BLOCK)])

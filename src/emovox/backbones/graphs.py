@@ -18,6 +18,7 @@ from emovox.filelock import exclusive, unique_temporary
 RECIPE = 2  # bump when emovox.backbones.export makes other graphs: older ones are then not used
 GRAPHS = "graphs"  # the manifest's field listing shipped graphs by name
 STREAM = "stream"  # the speaker encoder's graph that carries its LSTM states from call to call
+EMBED = "embed"  # the speaker encoder's graph of d-vectors, many windows per call
 
 
 def graph_file(name: str) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 
 from emovox.backbones.config import Precision, SpeakerConfig, WhisperConfig
 from emovox.backbones.frontends import mono, speaker_mel
-from emovox.backbones.graphs import STREAM, graph_path
+from emovox.backbones.graphs import EMBED, STREAM, graph_path
 from emovox.backbones.weights import WeightsError, read_config
 from emovox.errors import FeatureError, choice
 
@@ -75,13 +75,15 @@ class OnnxWhisperEncoder:
 
 class OnnxSpeakerEncoder:
     """The speaker encoder's graph (float32) over Resemblyzer's mel frames; its `stream` graph,
-    loaded on first use, carries the LSTM states from one stretch of a stream to the next."""
+    loaded on first use, carries the LSTM states from one stretch of a stream to the next, and its
+    `embed` graph (also on first use) gives the d-vectors of many windows at once."""
 
     def __init__(self, folder: Path, graph_dir: Path) -> None:
         self.config = read_config(folder, SpeakerConfig)
         self.encoder = session(graph_path("speaker", folder, str(Precision.FLOAT32), graph_dir))
         self._folder, self._graph_dir = folder, graph_dir
         self._stream: Any = None
+        self._embed: Any = None
 
     def signal_states(self, signal: np.ndarray) -> np.ndarray:
         """(layers, frames, hidden) float32 states of a 16 kHz signal, the whole clip in one pass."""
@@ -101,3 +103,9 @@ class OnnxSpeakerEncoder:
         mels = speaker_mel(signal, self.config.mel_bands)[None]
         states, h, c = self._stream.run(None, {"mels": mels, "h": state[0], "c": state[1]})
         return states[:, 0], (h, c)
+
+    def embeddings(self, mels: np.ndarray) -> np.ndarray:
+        """(windows, embedding) unit d-vectors of (windows, frames, bands) mel frames of one length."""
+        if self._embed is None:
+            self._embed = session(graph_path("speaker", self._folder, EMBED, self._graph_dir))
+        return self._embed.run(None, {"mels": np.ascontiguousarray(mels, dtype=np.float32)})[0]

@@ -45,6 +45,42 @@ class SpeechRule:
         return int(np.count_nonzero(probabilities >= self.threshold)) >= self.frames_needed
 
 
+@dataclass(frozen=True)
+class RegionRule:
+    """Where speech is, from the probabilities (for speaker turns): a region opens at a frame of
+    at least `onset` and closes after frames below `offset` (hysteresis, so a dip inside a word
+    does not split it); regions closer than `min_silence` are joined, regions shorter than
+    `min_speech` dropped, and each is widened by `pad` seconds on both sides."""
+
+    onset: float = 0.4
+    offset: float = 0.25
+    min_silence: float = 0.3
+    min_speech: float = 0.25
+    pad: float = 0.1
+
+    def regions(self, probabilities: np.ndarray, duration: float) -> list[tuple[float, float]]:
+        """(start, end) seconds of speech, in order."""
+        step = FRAME / 16_000
+        found: list[list[float]] = []
+        inside = False
+        for index, probability in enumerate(probabilities):
+            if not inside and probability >= self.onset:
+                inside = True
+                if found and index * step - found[-1][1] < self.min_silence:
+                    found[-1][1] = (index + 1) * step  # joined to the last region
+                else:
+                    found.append([index * step, (index + 1) * step])
+            elif inside and probability >= self.offset:
+                found[-1][1] = (index + 1) * step
+            else:
+                inside = False
+        return [
+            (max(0.0, start - self.pad), min(duration, end + self.pad))
+            for start, end in found
+            if end - start >= self.min_speech
+        ]
+
+
 class SpeechDetector:
     """Silero VAD over whole signals; one per process (`speech_detector`), usable from threads."""
 

@@ -30,6 +30,7 @@ from emovox.batch.table import Row, file_key, modified, open_output
 from emovox.engines import ray_map
 from emovox.errors import AudioError, ConfigError, EmovoxError
 from emovox.inference import EmotionPredictor, Prediction
+from emovox.inference.diarisation import parse_speakers
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class BatchOptions:
     batch_size: int = 0  # files per task and per written part; 0: 32 (local), 256 (ray)
     progress: bool = True
     labels: str | None = None  # "neutral,happy,...": answer among these only (EmotionPredictor.restricted)
+    speakers: str | None = (
+        None  # with timeline: "auto" or a number, a speaker column (emovox.inference.diarisation)
+    )
 
     def __post_init__(self) -> None:
         if self.workers < 0 or self.batch_size < 0:
@@ -60,6 +64,10 @@ class BatchOptions:
             raise ConfigError("--ray-address is for --engine ray")
         if not self.inputs:
             raise ConfigError("no inputs: give files, directories, globs or a CSV manifest")
+        if self.speakers is not None:
+            if not self.timeline:
+                raise ConfigError("--speakers is for --timeline: speakers are found within a recording")
+            parse_speakers(self.speakers)
 
     def task_size(self) -> int:
         """Files per task: Ray's scheduling costs ~10 ms a task, so its tasks are larger."""
@@ -81,7 +89,9 @@ def prediction_columns(prediction: Prediction) -> dict[str, Any]:
     }
 
 
-def file_rows(predictor: EmotionPredictor, path: str, timeline: bool) -> list[Row]:
+def file_rows(
+    predictor: EmotionPredictor, path: str, timeline: bool, speakers: str | None = None
+) -> list[Row]:
     """One file's rows: one, or one per segment; a file that fails is one row with its error. A
     path that is no regular file (a FIFO, a device, a socket, a directory) fails before anything
     opens it: opening a FIFO would wait for a writer forever."""
@@ -94,8 +104,9 @@ def file_rows(predictor: EmotionPredictor, path: str, timeline: bool) -> list[Ro
         base["duration_s"] = sf.info(path).duration
     try:
         if timeline:  # a recording with no stretch to judge is one row without a label: done, not failed
-            return [{**base, "start": s.start, "end": s.end, **prediction_columns(s.prediction)}
-                    for s in predictor.timeline(path)] or [base]  # fmt: skip
+            whose = (lambda s: {"speaker": s.speaker}) if speakers is not None else (lambda s: {})
+            return [{**base, "start": s.start, "end": s.end, **whose(s), **prediction_columns(s.prediction)}
+                    for s in predictor.timeline(path, speakers=speakers)] or [base]  # fmt: skip
         return [{**base, **prediction_columns(predictor.predict(path))}]
     except EmovoxError as exc:
         return [{**base, "error": str(exc)}]
@@ -128,9 +139,9 @@ def local_worker(model: str, labels: str | None, job: int) -> None:
     load_worker(model, labels)
 
 
-def predict_paths(paths: list[str], timeline: bool) -> list[Row]:
+def predict_paths(paths: list[str], timeline: bool, speakers: str | None = None) -> list[Row]:
     assert _worker is not None, "worker not initialised"
-    return [row for path in paths for row in file_rows(_worker, path, timeline)]
+    return [row for path in paths for row in file_rows(_worker, path, timeline, speakers)]
 
 
 def batches(paths: Sequence[str], size: int) -> Iterator[list[str]]:
@@ -149,7 +160,9 @@ def local_results(options: BatchOptions, pending: list[str]) -> Iterator[tuple[i
     try:
         in_flight: deque[tuple[int, Future[list[Row]]]] = deque()
         for chunk in chunks:
-            in_flight.append((len(chunk), pool.submit(predict_paths, chunk, options.timeline)))
+            in_flight.append(
+                (len(chunk), pool.submit(predict_paths, chunk, options.timeline, options.speakers))
+            )
             if len(in_flight) >= 2 * workers:  # a bounded window: memory stays flat
                 count, future = in_flight.popleft()
                 yield count, future.result()
@@ -197,11 +210,11 @@ def _run(options: BatchOptions) -> dict[str, Any]:
     paths = pending_paths(options)
     # the torch backend: no export for the labels (and a bad --labels fails here, before any work)
     labels = EmotionPredictor.load(options.model).restricted(options.labels).labels
-    output = open_output(options.out, labels, options.timeline, options.resume)
+    output = open_output(options.out, labels, options.timeline, options.resume, options.speakers is not None)
     pending = [path for path in paths if file_key(path) not in output.done]
     if options.engine == "ray":
         chunks = list(batches(pending, options.task_size()))
-        predict = partial(predict_paths, timeline=options.timeline)
+        predict = partial(predict_paths, timeline=options.timeline, speakers=options.speakers)
         model = (options.model, options.labels)
         predicted = ray_map(load_worker, model, predict, chunks, options.workers, options.ray_address)
         results: Iterator[tuple[int, list[Row]]] = zip(map(len, chunks), predicted, strict=True)

@@ -50,9 +50,9 @@ class OutputFormat(StrEnum):
             raise ConfigError(f"{path}: the output must end in .parquet, .csv or .jsonl") from None
 
 
-def columns(labels: Sequence[str], timeline: bool) -> list[str]:
-    """The table's columns, in order."""
-    times = ["start", "end"] if timeline else []
+def columns(labels: Sequence[str], timeline: bool, speakers: bool = False) -> list[str]:
+    """The table's columns, in order (`speaker` after the times when a timeline has speakers)."""
+    times = ["start", "end", *(["speaker"] if speakers else [])] if timeline else []
     return [
         "path",
         *times,
@@ -66,9 +66,10 @@ def columns(labels: Sequence[str], timeline: bool) -> list[str]:
     ]
 
 
-def arrow_schema(labels: Sequence[str], timeline: bool) -> pa.Schema:
-    types = {"path": pa.string(), "label": pa.string(), "uncertain": pa.bool_(), "error": pa.string()}
-    return pa.schema([(name, types.get(name, pa.float64())) for name in columns(labels, timeline)])
+def arrow_schema(labels: Sequence[str], timeline: bool, speakers: bool = False) -> pa.Schema:
+    types = {"path": pa.string(), "label": pa.string(), "uncertain": pa.bool_(), "error": pa.string(),
+             "speaker": pa.string()}  # fmt: skip
+    return pa.schema([(name, types.get(name, pa.float64())) for name in columns(labels, timeline, speakers)])
 
 
 def file_key(path: str) -> str:
@@ -99,9 +100,11 @@ def csv_value(cell: str) -> str:
 class Output:
     """Rows into one table file, part by part; `done` holds the keys of the files already in it."""
 
-    def __init__(self, path: Path, fmt: OutputFormat, labels: Sequence[str], timeline: bool, resume: bool):
+    def __init__(self, path: Path, fmt: OutputFormat, labels: Sequence[str], timeline: bool, resume: bool,
+                 speakers: bool = False):  # fmt: skip
         self.path, self.fmt, self.labels, self.timeline = path, fmt, list(labels), timeline
-        self.columns = columns(labels, timeline)
+        self.speakers = speakers
+        self.columns = columns(labels, timeline, speakers)
         self.parts = path.with_name(path.name + ".parts")
         self.done: set[str] = set()
         self.failed = 0
@@ -281,8 +284,8 @@ class Output:
         return buffer.getvalue()
 
     def _write_parquet(self, rows: Sequence[Row], target: Path) -> None:
-        table = pa.Table.from_pylist([{c: row.get(c) for c in self.columns} for row in rows],
-                                     schema=arrow_schema(self.labels, self.timeline))  # fmt: skip
+        schema = arrow_schema(self.labels, self.timeline, self.speakers)
+        table = pa.Table.from_pylist([{c: row.get(c) for c in self.columns} for row in rows], schema=schema)
         temporary = unique_temporary(target)
         pq.write_table(table, temporary)
         os.replace(temporary, target)
@@ -297,7 +300,7 @@ class Output:
             self.lock.release(remove=True)
 
     def _join_parts(self) -> None:
-        schema = arrow_schema(self.labels, self.timeline)
+        schema = arrow_schema(self.labels, self.timeline, self.speakers)
         temporary = unique_temporary(self.path)
         try:
             with pq.ParquetWriter(temporary, schema) as writer:
@@ -311,6 +314,10 @@ class Output:
 
 
 def open_output(
-    path: str | Path, labels: Sequence[str], timeline: bool = False, resume: bool = False
+    path: str | Path,
+    labels: Sequence[str],
+    timeline: bool = False,
+    resume: bool = False,
+    speakers: bool = False,
 ) -> Output:
-    return Output(Path(path), OutputFormat.of(path), labels, timeline, resume)
+    return Output(Path(path), OutputFormat.of(path), labels, timeline, resume, speakers)

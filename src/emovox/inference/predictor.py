@@ -9,6 +9,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -26,17 +27,31 @@ from emovox.errors import AudioError, ConfigError, EmovoxError, EmovoxWarning, N
 from emovox.features.backbone import BlockGrid, BlockPooling
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.backends import BackendName, Member, make_member
+from emovox.inference.diarisation import DiarisationConfig, diarise, parse_speakers
 from emovox.inference.result import Prediction, Segment
-from emovox.inference.segments import SegmentConfig, speech_segments
+from emovox.inference.segments import Segmentation, SegmentConfig, pieces, speech_segments
 from emovox.training.calibration import Calibration
 
 if TYPE_CHECKING:
     from emovox.inference.streaming import StreamConfig, StreamingSession
 
 AudioInput = str | os.PathLike[str] | bytes | BinaryIO | np.ndarray
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A stretch of a timeline before it is judged: where, whose (None: not asked), its features."""
+
+    start: float
+    end: float
+    speaker: str | None
+    features: dict[str, np.ndarray]
+
+
 BUNDLED = ("default",)
 MAX_CARD_BYTES = 1024 * 1024
 MIN_ADAPTATION_CLIPS = 2
+ADAPT_PER_SPEAKER = True  # a timeline with speakers normalises each (benchmarks/conversations.py)
 LIVE_FOLDER = "live"
 
 
@@ -387,40 +402,88 @@ class EmotionPredictor:
         sample_rate: int | None = None,
         segments: SegmentConfig | None = None,
         max_seconds: float | None = 4 * 3600.0,
-        adapt: bool = False,
+        adapt: bool | None = None,
         max_samples: int | None = None,
+        speakers: int | str | None = None,
+        progress: bool = False,
     ) -> list[Segment]:
         """Per-segment predictions over a long recording (speech between pauses by default).
 
-        `adapt=True` normalises with the recording's own statistics (one speaker or set-up)."""
+        `speakers`: `"auto"` or a number finds who speaks when (`emovox.inference.diarisation`)
+        and labels each segment with its speaker; None (the default) does not. `adapt`: None
+        normalises each speaker with their own segments when there are speakers (see
+        `ADAPT_PER_SPEAKER`), nothing otherwise; True normalises each speaker, or the whole
+        recording as one speaker or set-up; False never."""
         signal = self.signal(source, sample_rate, self.timeline_audio(max_seconds), max_samples)
-        return self.timeline_of(signal, segments, adapt)
+        return self.timeline_of(signal, segments, adapt, speakers=speakers, progress=progress)
 
     def timeline_of(
         self,
         signal: np.ndarray,
         segments: SegmentConfig | None = None,
-        adapt: bool = False,
+        adapt: bool | None = None,
         stop: threading.Event | None = None,
+        speakers: int | str | None = None,
+        progress: bool = False,
     ) -> list[Segment]:
         """`timeline` of a recording already read with `signal(..., config=timeline_audio(...))`.
         `stop`: once set (the asker has gone), the work ends at the next segment with what it has."""
         if adapt:
             self.warn_if_not_adaptable()
+        return self.judge_pieces(self.timeline_pieces(signal, segments, speakers, stop, progress), adapt)
+
+    def timeline_pieces(
+        self,
+        signal: np.ndarray,
+        segments: SegmentConfig | None = None,
+        speakers: int | str | None = None,
+        stop: threading.Event | None = None,
+        progress: bool = False,
+    ) -> list[Piece]:
+        """The stretches a timeline judges, with their features (and speakers, when asked): the
+        costly half of `timeline_of`, apart so that several judgements can share it."""
         rate = self.audio.sample_rate
-        pieces = []
-        for start, end in speech_segments(signal, rate, segments or SegmentConfig()):
+        config = segments or SegmentConfig()
+        if speakers is None or config.mode is Segmentation.WINDOWS:
+            if speakers is not None:
+                raise ConfigError("speaker turns need the silence segmentation, not fixed windows")
+            stretches = [(a, b, None) for a, b in speech_segments(signal, rate, config)]
+        else:
+            turns = diarise(signal, rate, DiarisationConfig(parse_speakers(speakers)))
+            spans = [(t.start, t.end) for t in turns]
+            stretches = [(a, b, turns[i].speaker) for a, b, i in pieces(signal, rate, spans, config)]
+        out = []
+        for start, end, speaker in tqdm(stretches, desc="timeline", unit="segment", disable=not progress):
             if stop is not None and stop.is_set():
                 break
             try:
                 prepared = prepare_signal(signal[round(start * rate) : round(end * rate)], rate, self.audio)
-                pieces.append((start, end, self.features(prepared)))
+                out.append(Piece(start, end, speaker, self.features(prepared)))
             except AudioError:  # a stretch too short or without sound: nothing to judge
                 continue
-        adaptation = self.adaptation_of([features for _, _, features in pieces]) if adapt else None
+        return out
+
+    def judge_pieces(self, stretches: Sequence[Piece], adapt: bool | None = None) -> list[Segment]:
+        """Segments of judged pieces; `adapt` as in `timeline`. A speaker with fewer than
+        `MIN_ADAPTATION_CLIPS` segments is left unadapted (quietly, when adaptation was not asked)."""
+        by_speaker = any(piece.speaker is not None for piece in stretches)
+        chosen = adapt if adapt is not None else by_speaker and ADAPT_PER_SPEAKER and self.adaptable
+        adaptations: dict[str | None, Adaptation] = {}
+        if chosen:
+            with warnings.catch_warnings():
+                if adapt is None:
+                    warnings.simplefilter("ignore", EmovoxWarning)
+                for speaker in dict.fromkeys(piece.speaker for piece in stretches):
+                    own = [piece.features for piece in stretches if piece.speaker == speaker]
+                    adaptations[speaker] = self.adaptation_of(own)
         return [
-            Segment(start, end, self.judge(self.classify(features, adaptation)))
-            for start, end, features in pieces
+            Segment(
+                piece.start,
+                piece.end,
+                self.judge(self.classify(piece.features, adaptations.get(piece.speaker))),
+                piece.speaker,
+            )
+            for piece in stretches
         ]
 
     # -- streams ----------------------------------------------------------------------------

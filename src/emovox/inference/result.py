@@ -49,14 +49,41 @@ class Prediction:
 
 @dataclass(frozen=True)
 class Segment:
-    """One stretch of a long recording and its prediction; times in seconds from the start."""
+    """One stretch of a long recording and its prediction; times in seconds from the start.
+    `speaker`: who spoke it (`S1`, `S2`, ...) when the timeline was asked for speakers."""
 
     start: float
     end: float
     prediction: Prediction
+    speaker: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": round(self.start, 3), "end": round(self.end, 3), **self.prediction.to_dict()}
+        speaker = {} if self.speaker is None else {"speaker": self.speaker}
+        return {
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            **speaker,
+            **self.prediction.to_dict(),
+        }
+
+
+def speaker_summary(segments: list[Segment]) -> dict[str, dict[str, Any]]:
+    """Per speaker, in order of first appearance: seconds of speech and the share of that time
+    spent in each emotion (by each segment's top label), the shares over the model's labels."""
+    out: dict[str, dict[str, Any]] = {}
+    for segment in segments:
+        if segment.speaker is None:
+            continue
+        entry = out.setdefault(
+            segment.speaker, {"seconds": 0.0, "emotions": dict.fromkeys(segment.prediction.labels, 0.0)}
+        )
+        entry["seconds"] += segment.end - segment.start
+        entry["emotions"][segment.prediction.label] += segment.end - segment.start
+    for entry in out.values():
+        total = entry["seconds"] or 1.0
+        entry["emotions"] = {label: round(seconds / total, 3) for label, seconds in entry["emotions"].items()}
+        entry["seconds"] = round(entry["seconds"], 3)
+    return out
 
 
 @dataclass(frozen=True)

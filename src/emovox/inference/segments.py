@@ -1,5 +1,6 @@
 """Cutting a long recording into the stretches a clip-level model can judge: speech found by
-frame energy (pauses end a segment), long speech cut into windows, or fixed windows only."""
+frame energy (pauses end a segment) or a speaker's turns (`emovox.inference.diarisation`), long
+speech cut into pieces, or fixed windows only."""
 
 from __future__ import annotations
 
@@ -61,35 +62,53 @@ def windows(start: float, end: float, length: float, hop: float) -> list[tuple[f
     return out
 
 
-def speech_segments(signal: np.ndarray, sample_rate: int, config: SegmentConfig) -> list[tuple[float, float]]:
-    """(start, end) seconds of the stretches to classify, in order."""
-    duration = len(signal) / sample_rate
-    if config.mode is Segmentation.WINDOWS:
-        return windows(0.0, duration, config.window, config.hop)
+def speech_spans(signal: np.ndarray, sample_rate: int, config: SegmentConfig) -> list[tuple[float, float]]:
+    """(start, end) seconds of speech by the energy rule, before long ones are cut."""
     frame, hop = int(0.025 * sample_rate), int(0.010 * sample_rate)
     frames = frame_signal(signal, frame, hop)
     if len(frames) == 0:
-        return [(0.0, duration)]
+        return [(0.0, len(signal) / sample_rate)]
     energy = 10 * np.log10(np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frame + 1e-12)
     speech = energy >= np.percentile(energy, 95) - config.top_db
-    segments: list[list[float]] = []
+    spans: list[list[float]] = []
     for index in np.flatnonzero(speech):
         start, end = index * hop / sample_rate, (index * hop + frame) / sample_rate
-        if segments and start - segments[-1][1] < config.min_pause:
-            segments[-1][1] = end
+        if spans and start - spans[-1][1] < config.min_pause:
+            spans[-1][1] = end
         else:
-            segments.append([start, end])
-    segments = [s for s in segments if s[1] - s[0] >= config.min_speech]
-    out: list[tuple[float, float]] = []
-    for i, (start, end) in enumerate(segments):
-        pieces = int(np.ceil((end - start) / config.max_segment))
-        edges = np.linspace(start, end, pieces + 1)
-        before = segments[i - 1][1] if i else 0.0  # pauses are shared with the neighbours
-        after = segments[i + 1][0] if i + 1 < len(segments) else duration
+            spans.append([start, end])
+    return [(a, b) for a, b in spans if b - a >= config.min_speech]
+
+
+def pieces(
+    signal: np.ndarray, sample_rate: int, spans: list[tuple[float, float]], config: SegmentConfig
+) -> list[tuple[float, float, int]]:
+    """(start, end, span index): each span of speech cut into equal pieces of at most
+    `max_segment`, its first and last piece widened by up to `context` seconds into the pauses
+    around it (half of each pause at most, none where the next span starts at once: another
+    speaker's turn is not context), digital silence trimmed from the edges."""
+    duration = len(signal) / sample_rate
+    out: list[tuple[float, float, int]] = []
+    for i, (start, end) in enumerate(spans):
+        count = int(np.ceil((end - start) / config.max_segment))
+        edges = np.linspace(start, end, count + 1)
+        before = spans[i - 1][1] if i else 0.0  # pauses are shared with the neighbours
+        after = spans[i + 1][0] if i + 1 < len(spans) else duration
         edges[0] = max(start - config.context, (before + start) / 2 if i else 0.0)
-        edges[-1] = min(end + config.context, (end + after) / 2 if i + 1 < len(segments) else duration)
-        out += [(float(a), float(b)) for a, b in itertools.pairwise(edges)]
-    return [trim_zeros(signal, sample_rate, a, b) for a, b in out]
+        edges[-1] = min(end + config.context, (end + after) / 2 if i + 1 < len(spans) else duration)
+        out += [
+            (*trim_zeros(signal, sample_rate, float(a), float(b)), i) for a, b in itertools.pairwise(edges)
+        ]
+    return out
+
+
+def speech_segments(signal: np.ndarray, sample_rate: int, config: SegmentConfig) -> list[tuple[float, float]]:
+    """(start, end) seconds of the stretches to classify, in order."""
+    if config.mode is Segmentation.WINDOWS:
+        return windows(0.0, len(signal) / sample_rate, config.window, config.hop)
+    return [
+        (a, b) for a, b, _ in pieces(signal, sample_rate, speech_spans(signal, sample_rate, config), config)
+    ]
 
 
 def trim_zeros(signal: np.ndarray, sample_rate: int, start: float, end: float) -> tuple[float, float]:

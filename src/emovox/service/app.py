@@ -28,6 +28,8 @@ from emovox.artifact.store import ArtifactError
 from emovox.audio import AudioConfig
 from emovox.errors import AudioError, AudioTooLongError, AudioTooShortError, EmovoxError, NoSoundError
 from emovox.inference import EmotionPredictor
+from emovox.inference.diarisation import parse_speakers
+from emovox.inference.result import speaker_summary
 from emovox.service.access import CLOSE_FORBIDDEN_ORIGIN, CLOSE_UNAUTHORIZED, ServiceAccess
 from emovox.service.limits import ServiceLimits
 from emovox.service.streams import LiveStream, stream_capacity
@@ -282,9 +284,13 @@ def create_app(
     @app.post("/v1/timeline")
     async def timeline(request: Request) -> dict[str, Any]:
         """The same input -> `{"segments": [{"start", "end", "class", "label", "confidence",
-        "uncertain"}], "labels", "duration"}`."""
+        "uncertain"}], "labels", "duration"}`; with `?speakers=auto` (or a number) each segment
+        has its `speaker` and `"speakers"` gives each one's seconds and emotion shares."""
         allowed(request)
         chosen = answering(request)
+        speakers = request.query_params.get("speakers")
+        if speakers is not None:
+            parse_speakers(speakers)  # a bad value is a 400 before the upload is read
         async with requests.admitted(busy):
             data = await audio_bytes(request, limits)
 
@@ -293,9 +299,12 @@ def create_app(
                     return {}
                 signal = chosen.signal(data, config=timeline_audio, max_samples=timeline_samples)
                 duration = len(signal) / timeline_audio.sample_rate
-                segments = chosen.timeline_of(signal, stop=stop)  # read once, not prepared again
+                segments = chosen.timeline_of(
+                    signal, stop=stop, speakers=speakers
+                )  # read once, not prepared again
+                whose = {"speakers": speaker_summary(segments)} if speakers is not None else {}
                 return {"labels": list(chosen.labels), "duration": round(duration, 3),
-                        "segments": [s.to_dict() for s in segments]}  # fmt: skip
+                        "segments": [s.to_dict() for s in segments], **whose}  # fmt: skip
 
             return await run_for(request, work)
 

@@ -17,7 +17,7 @@ const CHART_SECONDS = 10;
 const SHOW_AFTER_SECONDS = 0.75;  // how long a new smoothed top emotion leads before the page shows it
 
 const state = { labels: [], history: [], socket: null, audio: null, updates: 0, shown: null, raw: null,
-  changes: 0, rawChanges: 0 };
+  changes: 0, rawChanges: 0, file: null };
 const $ = (id) => document.getElementById(id);
 
 function emojiFor(label) {
@@ -140,25 +140,56 @@ function renderAxis(element, seconds) {
   element.replaceChildren(...ticks);
 }
 
-function renderTimeline(result) {
-  const bar = $("timeline-bar");
-  const end = Math.max(result.duration || 0, ...result.segments.map((s) => s.end)) || 1;
-  bar.replaceChildren(...result.segments.map((segment) => {
+function segmentsBar(bar, segments, end) {
+  bar.replaceChildren(...segments.map((segment) => {
     const piece = document.createElement("div");
     piece.className = "segment glyph";
     piece.style.left = `${(100 * segment.start) / end}%`;
     piece.style.width = `${(100 * (segment.end - segment.start)) / end}%`;
     piece.style.background = colourFor(segment.class);
     piece.textContent = emojiFor(segment.label);
-    piece.title = `${segment.start.toFixed(1)}-${segment.end.toFixed(1)} s: ${segment.label}`;
+    const who = segment.speaker ? `${segment.speaker}, ` : "";
+    piece.title = `${who}${segment.start.toFixed(1)}-${segment.end.toFixed(1)} s: ${segment.label}`;
     return piece;
   }));
+}
+
+// One lane per speaker (their segments on the shared time axis, headed by their seconds of
+// speech and emotion shares), or one bar for the whole recording when speakers were not asked.
+function renderTimeline(result) {
+  const end = Math.max(result.duration || 0, ...result.segments.map((s) => s.end)) || 1;
+  const speakers = result.speakers || {};
+  const lanes = Object.entries(speakers).map(([speaker, summary]) => {
+    const lane = document.createElement("div");
+    lane.className = "lane";
+    const name = document.createElement("div");
+    name.className = "lane-name";
+    const shares = Object.entries(summary.emotions).filter(([, share]) => share > 0)
+      .sort((a, b) => b[1] - a[1]).map(([label, share]) => `${label} ${Math.round(100 * share)} %`);
+    const title = document.createElement("b");
+    title.textContent = speaker;
+    name.append(title, ` · ${summary.seconds.toFixed(1)} s · ${shares.join(", ")}`);
+    const bar = document.createElement("div");
+    bar.className = "timeline-bar";
+    segmentsBar(bar, result.segments.filter((s) => s.speaker === speaker), end);
+    lane.append(name, bar);
+    return lane;
+  });
+  $("timeline-lanes").replaceChildren(...lanes);
+  $("timeline-bar").hidden = lanes.length > 0;
+  segmentsBar($("timeline-bar"), lanes.length ? [] : result.segments, end);
   renderAxis($("timeline-axis"), end);
   $("timeline").hidden = false;
   renderLegend("timeline-legend");
 }
 
+function timelinePath() {
+  const speakers = $("speakers-choice").value;
+  return speakers ? `/v1/timeline?speakers=${encodeURIComponent(speakers)}` : "/v1/timeline";
+}
+
 async function handleFile(file) {
+  state.file = file;
   showError("file-error", "");
   $("file-result").hidden = true;  // nothing of the previous file stays on screen
   $("timeline").hidden = true;
@@ -167,7 +198,7 @@ async function handleFile(file) {
     const result = await postAudio("/v1/predict", file);
     $("file-name").textContent = `Result for ${file.name}`;
     renderResult("file", result);
-    if ($("timeline-toggle").checked) renderTimeline(await postAudio("/v1/timeline", file));
+    if ($("timeline-toggle").checked || $("speakers-choice").value) renderTimeline(await postAudio(timelinePath(), file));
   } catch (error) {
     $("file-result").hidden = true;
     $("timeline").hidden = true;
@@ -180,6 +211,7 @@ function setUpFileInput() {
   $("file-input").addEventListener("change", (event) => {
     if (event.target.files.length) handleFile(event.target.files[0]);
   });
+  $("speakers-choice").addEventListener("change", () => { if (state.file) handleFile(state.file); });
   zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("dragging"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
   zone.addEventListener("drop", (event) => {
