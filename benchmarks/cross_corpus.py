@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from publish import publish
 
-from emovox.artifact.train import train_and_save
+from emovox.recipes.train import train_and_save
 from emovox.corpora import SHARED_LABELS, SHARED_MAPPING, read_corpus, to_shared
 from emovox.evaluation import load_experiment
 from emovox.features import extract

@@ -123,8 +123,8 @@ SMALL_MODELS = {  # quick to train; the accuracy of these is not the point, the 
 def trained_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Small models trained on a sixth of RAVDESS, saved as model directories, plus their ensemble."""
     from emovox.artifact import combine
-    from emovox.artifact.train import train_and_save
     from emovox.evaluation import load_experiment
+    from emovox.recipes.train import train_and_save
 
     corpus_root("ravdess")
     base = tmp_path_factory.mktemp("models")

@@ -25,7 +25,8 @@ from emovox.backbones.config import WhisperConfig
 from emovox.backbones.convert import read_ct2, speaker_from_resemblyzer, whisper_from_ct2
 from emovox.backbones.export import build
 from emovox.backbones.frontends import speaker_mel
-from emovox.backbones.graphs import GRAPHS, RECIPE, STREAM, graph_path
+from emovox.backbones.graph_cache import graph_path
+from emovox.backbones.graphs import GRAPHS, RECIPE, STREAM
 from emovox.backbones.runtime import OnnxSpeakerEncoder, OnnxWhisperEncoder, session
 from emovox.backbones.speaker import SpeakerEncoder
 from emovox.backbones.weights import (

@@ -103,8 +103,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from emovox.artifact.train import train_and_save
     from emovox.evaluation import load_experiment
+    from emovox.recipes.train import train_and_save
 
     experiment = load_experiment(args.config, args.set or ())
     artifact = train_and_save(

@@ -8,11 +8,12 @@ which every fresh install's first prediction would pay.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 
-from emovox.backbones.config import HOP, N_FFT, SAMPLE_RATE
+from emovox.backbones.config import HOP, N_FFT, SAMPLE_RATE, WhisperConfig
 from emovox.errors import FeatureError
 
 HZ_PER_MEL = 200.0 / 3  # Slaney's mel scale: linear below 1 kHz, logarithmic above
@@ -65,3 +66,20 @@ def speaker_mel(signal: np.ndarray, bands: int = 40) -> np.ndarray:
 
     # a minute of frames at a time: an hour's spectrum at once would take over 2 GB
     return np.concatenate([mel(frames[i : i + MEL_BLOCK]) for i in range(0, len(frames), MEL_BLOCK)])
+
+
+def windowed_states(
+    mel: np.ndarray, config: WhisperConfig, run: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """`run` on 30 s windows of one log-mel over the whole signal (as Whisper's transcription
+    computes it; a (1, n_mels, frames) array in, (layers + 1, 1, frames / 2, width) out), the
+    windows' outputs joined in time."""
+    if mel.shape[1] < 2:
+        raise FeatureError(
+            f"a signal of {mel.shape[1]} mel frames is shorter than Whisper's 20 ms output step"
+        )
+    window = 2 * config.positions
+    parts = [
+        run(np.ascontiguousarray(mel[None, :, s : s + window]))[:, 0] for s in range(0, mel.shape[1], window)
+    ]
+    return np.concatenate(parts, axis=1)

@@ -1,19 +1,14 @@
-"""The ONNX graphs the encoders run on, found without PyTorch: shipped inside a weights folder
-(listed in its weights.json with size, sha256, the recipe that made them and the weights they
-were made from, checked before use), or made once per machine from a folder that ships none
-(a user's own checkpoint, or a precision emovox does not ship) into the cache, under a file lock
-so that threads and processes starting together wait for one build, then load it."""
+"""The ONNX graphs of the encoders, by name, and the entries that describe them in a weights
+folder's weights.json (size, sha256, the recipe that made them and the weights they were made
+from): what `emovox.backbones.export` writes and `emovox.backbones.graph_cache` checks."""
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from emovox.backbones.weights import MANIFEST_FILE, WeightsError, read_json, sha256_of
-from emovox.filelock import exclusive, unique_temporary
+from emovox.backbones.weights import sha256_of
 
 RECIPE = 2  # bump when emovox.backbones.export makes other graphs: older ones are then not used
 GRAPHS = "graphs"  # the manifest's field listing shipped graphs by name
@@ -52,55 +47,3 @@ def mismatch(path: Path, entry: Mapping[str, Any]) -> str | None:
         return f"{size} bytes, expected {entry.get('bytes')}"
     digest = sha256_of(path)
     return None if digest == entry.get("sha256") else f"sha256 {digest}, expected {entry.get('sha256')}"
-
-
-def graph_path(backbone: str, folder: Path, name: str, cache: Path) -> Path:
-    """The checked graph `name` of `backbone` ("whisper" or "speaker") for the weights in `folder`."""
-    manifest = read_json(folder / MANIFEST_FILE)
-    weights = str(manifest.get("sha256"))
-    graphs = manifest.get(GRAPHS)
-    entry = graphs.get(name) if isinstance(graphs, dict) else None
-    if current(entry, weights):
-        path = folder / entry["file"]
-        problem = mismatch(path, entry)
-        if problem:
-            raise WeightsError(f"{path}: {problem} (reinstall emovox, or re-make the folder's graphs)")
-        return path
-    target = cache / f"{backbone}-{weights[:16]}-{Path(graph_file(name)).stem}-r{RECIPE}.onnx"
-    return built(backbone, folder, name, target, weights)
-
-
-def _cached(target: Path, weights: str) -> bool:
-    try:
-        entry = json.loads(target.with_suffix(".json").read_text())
-    except (OSError, ValueError):
-        return False
-    return current(entry, weights) and entry["file"] == target.name and mismatch(target, entry) is None
-
-
-def built(backbone: str, folder: Path, name: str, target: Path, weights: str) -> Path:
-    """`target`, made from the weights unless a checked copy is there already (made by another
-    thread or process while this one waited for the lock, or by an earlier run)."""
-    if _cached(target, weights):
-        return target
-    with exclusive(target.with_suffix(".lock")):
-        if _cached(target, weights):
-            return target
-        try:
-            from emovox.backbones.export import build
-        except ImportError:
-            raise WeightsError(
-                f"{folder}: no {graph_file(name)} ships with these weights, and making one needs "
-                "PyTorch: pip install 'emovox[torch]'"
-            ) from None
-        partial = unique_temporary(target)
-        try:
-            build(backbone, name, folder, partial)
-            entry = graph_entry(partial, weights) | {"file": target.name}
-            os.replace(partial, target)
-        finally:
-            partial.unlink(missing_ok=True)
-        sidecar = unique_temporary(target)
-        sidecar.write_text(json.dumps(entry, indent=1) + "\n")
-        os.replace(sidecar, target.with_suffix(".json"))
-    return target

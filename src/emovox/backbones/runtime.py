@@ -1,20 +1,20 @@
 """The encoders as predictions run them: their ONNX graphs on onnxruntime, one thread each (clips
 and streams run in parallel processes or threads, one core each), without PyTorch. Graphs are
-found by `emovox.backbones.graphs`."""
+found by `emovox.backbones.graph_cache`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from emovox.backbones.config import Precision, SpeakerConfig, WhisperConfig
-from emovox.backbones.frontends import mono, speaker_mel
-from emovox.backbones.graphs import EMBED, STREAM, graph_path
+from emovox.backbones.frontends import mono, speaker_mel, windowed_states
+from emovox.backbones.graph_cache import graph_path
+from emovox.backbones.graphs import EMBED, STREAM
 from emovox.backbones.weights import WeightsError, read_config
-from emovox.errors import FeatureError, choice
+from emovox.errors import choice
 
 LstmState = tuple[np.ndarray, np.ndarray]  # (h, c), each (layers, 1, hidden)
 
@@ -32,23 +32,6 @@ def session(path: Path) -> Any:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for a broken graph
         raise WeightsError(f"{path}: not a loadable ONNX graph ({str(exc)[:200]})") from None
-
-
-def windowed_states(
-    mel: np.ndarray, config: WhisperConfig, run: Callable[[np.ndarray], np.ndarray]
-) -> np.ndarray:
-    """`run` on 30 s windows of one log-mel over the whole signal (as Whisper's transcription
-    computes it; a (1, n_mels, frames) array in, (layers + 1, 1, frames / 2, width) out), the
-    windows' outputs joined in time."""
-    if mel.shape[1] < 2:
-        raise FeatureError(
-            f"a signal of {mel.shape[1]} mel frames is shorter than Whisper's 20 ms output step"
-        )
-    window = 2 * config.positions
-    parts = [
-        run(np.ascontiguousarray(mel[None, :, s : s + window]))[:, 0] for s in range(0, mel.shape[1], window)
-    ]
-    return np.concatenate(parts, axis=1)
 
 
 class OnnxWhisperEncoder:

@@ -16,8 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from emovox.backbones.config import HOP, N_FFT, WhisperConfig
-from emovox.backbones.frontends import mel_filters, mono
-from emovox.backbones.runtime import windowed_states
+from emovox.backbones.frontends import mel_filters, mono, windowed_states
 from emovox.backbones.weights import load_module, shipped
 from emovox.errors import FeatureError
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from tqdm import tqdm
@@ -30,10 +30,8 @@ from emovox.inference.backends import BackendName, Member, make_member
 from emovox.inference.diarisation import DiarisationConfig, diarise, parse_speakers
 from emovox.inference.result import Prediction, Segment
 from emovox.inference.segments import Segmentation, SegmentConfig, pieces, speech_segments
+from emovox.inference.streaming import StreamConfig, StreamingSession
 from emovox.training.calibration import Calibration
-
-if TYPE_CHECKING:
-    from emovox.inference.streaming import StreamConfig, StreamingSession
 
 AudioInput = str | os.PathLike[str] | bytes | BinaryIO | np.ndarray
 
@@ -490,8 +488,6 @@ class EmotionPredictor:
 
     def stream(self, config: StreamConfig | None = None, **options: Any) -> StreamingSession:
         """A live session: push PCM chunks, get updates (see `StreamingSession`)."""
-        from emovox.inference.streaming import StreamConfig, StreamingSession
-
         config = config or StreamConfig(**options)
         if config.adapt:
             self.warn_if_not_adaptable()

@@ -29,20 +29,18 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import soxr
 
-from emovox.audio import prepare_signal
+from emovox.audio import AudioConfig, prepare_signal
 from emovox.errors import AudioError, ConfigError, EmovoxError, choice
 from emovox.features import FrameMfcc, StreamingMfcc
-from emovox.features.backbone import MIN_BLOCK_SECONDS, BlockPooling, Moments
+from emovox.features.backbone import MIN_BLOCK_SECONDS, BlockGrid, BlockPooling, Moments
 from emovox.inference.adaptation import Adaptation
+from emovox.inference.backends import Member
 from emovox.inference.result import Prediction, StreamUpdate
-
-if TYPE_CHECKING:
-    from emovox.inference.predictor import EmotionPredictor
 
 
 class Decision(StrEnum):
@@ -142,13 +140,38 @@ def as_float_pcm(chunk: np.ndarray) -> np.ndarray:
     return x
 
 
+class StreamedModel(Protocol):
+    """What a stream needs of the model it runs, an `EmotionPredictor` (declared here so that
+    this module never imports the predictor, which imports it to open streams)."""
+
+    members: list[Member]
+
+    @property
+    def live(self) -> StreamedModel | None: ...
+    @property
+    def audio(self) -> AudioConfig: ...
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+    @property
+    def streams_frames(self) -> bool: ...
+    @property
+    def block_grid(self) -> BlockGrid | None: ...
+    def has_speech(self, signal: np.ndarray) -> bool: ...
+    def calibrated(self, raw: np.ndarray) -> np.ndarray: ...
+    def features(self, signal: np.ndarray) -> dict[str, np.ndarray]: ...
+    def classify(
+        self, features: dict[str, np.ndarray], adaptation: Adaptation | None = None
+    ) -> np.ndarray: ...
+    def judge(self, probabilities: np.ndarray) -> Prediction: ...
+
+
 class StreamingSession:
     """Push chunks, receive `StreamUpdate`s; `result()` is the utterance decision so far. A
     predictor with a live twin (`EmotionPredictor.live`) streams with the twin unless
     `config.twin` is False (the model itself then re-encodes every window: its own accuracy, at
     about eight times the cost); what counts as speech stays the predictor's own rule."""
 
-    def __init__(self, predictor: EmotionPredictor, config: StreamConfig | None = None) -> None:
+    def __init__(self, predictor: StreamedModel, config: StreamConfig | None = None) -> None:
         self.config = config or StreamConfig()
         self.speech_rule_of = predictor
         if self.config.twin and predictor.live is not None:

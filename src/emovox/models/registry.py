@@ -10,9 +10,10 @@ from typing import Any
 from torch import nn
 
 from emovox.errors import ConfigError
-from emovox.models.beyond import Crnn, CrnnConfig, Mlp, MlpConfig
 from emovox.models.convolutional import CnnConfig, EnhancedCnn, MsseBiLstmConfig, MultiScaleSeBiLstm
+from emovox.models.crnn import Crnn, CrnnConfig
 from emovox.models.layered import AttentiveHead, AttentiveHeadConfig, LayerHead, LayerHeadConfig
+from emovox.models.mlp import Mlp, MlpConfig
 from emovox.models.recurrent import (
     CnnLstm,
     CnnLstmConfig,
