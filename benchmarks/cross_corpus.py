@@ -36,13 +36,13 @@ from pathlib import Path
 import numpy as np
 from publish import publish
 
-from emovox.recipes.train import train_and_save
 from emovox.corpora import SHARED_LABELS, SHARED_MAPPING, read_corpus, to_shared
 from emovox.evaluation import load_experiment
 from emovox.features import extract
 from emovox.inference import EmotionPredictor
 from emovox.inference.adaptation import Adaptation
 from emovox.machine import describe_machine
+from emovox.recipes.train import train_and_save
 from emovox.training.metrics import classification_report
 
 ROOT = Path(__file__).resolve().parents[1]

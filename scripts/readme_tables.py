@@ -1,11 +1,13 @@
-"""Copy the benchmark tables into the README, so its figures are exactly what the scripts wrote.
+"""Copy the benchmark tables into the README and the documentation pages, so their figures are
+exactly what the scripts wrote.
 
     python scripts/readme_tables.py [--check]
 
-Each `<!-- include: PATH -->` ... `<!-- end include -->` block of README.md is replaced by the
+Each `<!-- include: PATH -->` ... `<!-- end include -->` block of README.md and docs/*.md (PATH
+from the repository root) is replaced by the
 file at PATH (its `<!-- written by ... -->` line and a leading `# title` dropped; a .txt file
 as a code block). `--check` fails when the README
-is out of date instead of writing it (the test suite runs that).
+or a page is out of date instead of writing it (the test suite runs that).
 """
 
 from __future__ import annotations
@@ -33,19 +35,30 @@ def render(readme: str) -> str:
     return BLOCK.sub(include, readme)
 
 
+def documents() -> list[Path]:
+    """The README and the documentation pages."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args()
-    path = ROOT / "README.md"
-    current = path.read_text()
-    wanted = render(current)
-    if args.check:
-        if wanted != current:
-            print("README.md tables differ from results/: run scripts/readme_tables.py", file=sys.stderr)
-            return 1
-        return 0
-    path.write_text(wanted)
+    stale = []
+    for path in documents():
+        current = path.read_text()
+        wanted = render(current)
+        if wanted == current:
+            continue
+        stale.append(path.relative_to(ROOT).as_posix())
+        if not args.check:
+            path.write_text(wanted)
+    if args.check and stale:
+        print(
+            f"tables differ from results/ in {', '.join(stale)}: run scripts/readme_tables.py",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

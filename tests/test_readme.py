@@ -1,6 +1,7 @@
-"""The README's commands exist and run: CI's test command is the README's, every `emovox`
-command line in it parses, every Python and shell block runs as written from the repository
-root and prints what the README shows under it, and its tables are the committed results."""
+"""The README's and the documentation's commands exist and run: CI's test command is the
+README's, every `emovox` command line in them parses, every Python and shell block runs as
+written from the repository root and prints what the page shows under it, their tables are the
+committed results, and the documentation builds without a warning."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ from emovox.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
+NAV = re.findall(r"^  - [^:]+: (\S+\.md)$", (ROOT / "mkdocs.yml").read_text(), re.M)
+DOCUMENTS = [ROOT / "README.md", *(ROOT / "docs" / page for page in NAV)]  # blocks run in this order
+EVERYTHING = "\n".join(path.read_text() for path in DOCUMENTS)
 FENCE = re.compile(r"```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)
 SKIP = re.compile(r"<!-- readme-test: skip \((?P<why>[^)]+)\) -->\s*$")
 
@@ -30,33 +34,39 @@ SKIP = re.compile(r"<!-- readme-test: skip \((?P<why>[^)]+)\) -->\s*$")
 class Block:
     lang: str
     body: str
-    line: int  # where it starts in README.md
+    line: int  # where it starts in its page
+    page: str  # README.md or docs/...
     expected: str | None = None  # the text block marked `<!-- prints -->` under it
     skip: str | None = None  # why the test does not run it (said in the README)
 
 
 def readme_blocks() -> list[Block]:
-    """The README's Python and shell blocks in order, each with the output it promises."""
+    """The Python and shell blocks of the README, then of each documentation page, in order,
+    each with the output it promises."""
     blocks: list[Block] = []
-    previous_end = 0
-    for match in FENCE.finditer(README):
-        before = README[previous_end : match.start()]
-        previous_end = match.end()
-        line = README.count("\n", 0, match.start()) + 1
-        if match["lang"] == "text" and before.strip() == "<!-- prints -->":
-            blocks[-1].expected = match["body"]
-        elif match["lang"] in ("python", "bash"):
-            skip = SKIP.search(before)
-            blocks.append(Block(match["lang"], match["body"], line, skip=skip["why"] if skip else None))
+    for path in DOCUMENTS:
+        text, page = path.read_text(), path.relative_to(ROOT).as_posix()
+        previous_end = 0
+        for match in FENCE.finditer(text):
+            before = text[previous_end : match.start()]
+            previous_end = match.end()
+            line = text.count("\n", 0, match.start()) + 1
+            if match["lang"] == "text" and before.strip() == "<!-- prints -->":
+                blocks[-1].expected = match["body"]
+            elif match["lang"] in ("python", "bash"):
+                skip = SKIP.search(before)
+                blocks.append(
+                    Block(match["lang"], match["body"], line, page, skip=skip["why"] if skip else None)
+                )
     return blocks
 
 
-def bash_blocks() -> list[str]:
-    return re.findall(r"```bash\n(.*?)```", README, re.S)
+def bash_blocks(text: str = EVERYTHING) -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", text, re.S)
 
 
 def emovox_commands() -> list[list[str]]:
-    """Every `emovox ...` line of the README's bash blocks, as argv (comments dropped)."""
+    """Every `emovox ...` line of the README's and the pages' bash blocks, as argv (comments dropped)."""
     commands = []
     for block in bash_blocks():
         for line in block.splitlines():
@@ -67,10 +77,11 @@ def emovox_commands() -> list[list[str]]:
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    setup = bash_blocks()[0].splitlines()
+    setup = bash_blocks(README)[0].splitlines()
     test_command = next(line for line in setup if "pytest" in line)
     assert test_command in (ROOT / ".ci" / "run").read_text()
-    lint = next(line for line in bash_blocks()[-1].splitlines() if "ruff" in line)
+    development = bash_blocks((ROOT / "docs" / "development.md").read_text())
+    lint = next(line for block in development for line in block.splitlines() if "ruff" in line)
     assert lint.split("  #")[0].strip() in (ROOT / ".ci" / "run").read_text()
     main_job = next(line for line in setup if "emovox predict" in line)
     assert main_job.startswith("python3 -m venv .venv && .venv/bin/pip install -e .")
@@ -148,7 +159,7 @@ class Workspace:
 
     def block(self, block: Block) -> str:
         """What the block prints on stdout (a shell block: line by line, as typed)."""
-        where = f"README.md line {block.line}"
+        where = f"{block.page} line {block.line}"
         if block.lang == "python":
             return self.run([sys.executable, "-c", block.body], where)
         printed = ""
@@ -177,7 +188,7 @@ def test_every_readme_block_runs_as_written_and_prints_what_it_shows(tmp_path) -
             printed = workspace.block(block)
             if block.expected is not None:
                 assert printed == block.expected, (
-                    f"README.md line {block.line} printed:\n{printed}\nthe README shows:\n{block.expected}"
+                    f"{block.page} line {block.line} printed:\n{printed}\nthe page shows:\n{block.expected}"
                 )
     finally:
         workspace.close()
@@ -196,7 +207,7 @@ def test_the_limits_table_lists_every_service_limit_with_its_default() -> None:
 
     from emovox.service import ServiceLimits
 
-    rows = re.findall(r"^\| `(\w+)` \|[^|]*\| ([^|]+) \|", README, re.M)
+    rows = re.findall(r"^\| `(\w+)` \|[^|]*\| ([^|]+) \|", EVERYTHING, re.M)
     table = {name: cell.strip() for name, cell in rows if name in {f.name for f in fields(ServiceLimits)}}
     defaults = ServiceLimits()
     assert set(table) == {f.name for f in fields(ServiceLimits)}
@@ -204,3 +215,31 @@ def test_the_limits_table_lists_every_service_limit_with_its_default() -> None:
         number, unit = re.match(r"([\d ]+(?:\.\d+)?)\s*(MiB)?", cell).groups()
         value = float(number.replace(" ", "")) * (2**20 if unit else 1)
         assert value == getattr(defaults, name), (name, cell)
+
+
+def test_the_readme_is_short_and_opens_with_what_a_newcomer_needs() -> None:
+    """At most 300 lines; the set-up commands, what emovox predicts and how good it is come
+    before the reference, and every page of the documentation is linked from it."""
+    lines = README.splitlines()
+    assert len(lines) <= 300
+    first_screen = "\n".join(lines[:60])
+    assert "emovox predict examples/*.flac" in first_screen and "neutral, happy, sad, angry" in first_screen
+    assert README.index("## How good") < README.index("## Documentation")
+    assert sorted(NAV) == sorted(p.name for p in (ROOT / "docs").glob("*.md"))  # every page in the site
+    for page in NAV:
+        assert f"docs/{page}" in README or page == "index.md", page
+
+
+def test_the_headline_table_is_the_committed_results() -> None:
+    check = subprocess.run([sys.executable, str(ROOT / "scripts" / "headline.py"), "--check"], check=False)
+    assert check.returncode == 0, "results/headline.md is out of date: run scripts/headline.py"
+
+
+def test_the_documentation_builds_without_a_warning(tmp_path) -> None:
+    """`mkdocs build --strict`, as CI runs it: every link and anchor resolves, every API page
+    imports."""
+    mkdocs = str(Path(sys.executable).parent / "mkdocs")
+    done = subprocess.run([mkdocs, "build", "--strict", "--site-dir", str(tmp_path / "site")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "EmotionPredictor" in (tmp_path / "site" / "reference" / "index.html").read_text()
