@@ -3,9 +3,9 @@
     python benchmarks/accuracy.py [--families svm cnn ...] [--corpora ravdess emodb] [--table-only]
 
 Each family's config (configs/FAMILY.toml) runs on RAVDESS (six EmoBox folds, 8 classes) and
-EmoDB (leave one speaker out, 7 classes) into results/CORPUS-FAMILY/. The soft-voting ensemble
+EmoDB (leave one speaker out, 7 classes) into results/runs/CORPUS-FAMILY/. The soft-voting ensemble
 averages its members' test probabilities clip by clip (same folds, same seed), so it needs no
-further training. The table goes to results/accuracy.md.
+further training. The table goes to results/benchmarks/accuracy.md.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from emovox.evaluation.ensemble import validated_ensemble
 from emovox.training.metrics import classification_report
 
 ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "results" / "runs"  # one folder per cross-validation run, CORPUS-FAMILY
 FAMILIES = [
     "svm",
     "logreg",
@@ -69,10 +70,10 @@ def run_random_split(family: str, data_dir: str, resume: bool) -> None:
 
 
 def run(family: str, name: str, overrides: list[str], data_dir: str, resume: bool) -> None:
-    """Cross-validate configs/FAMILY.toml under `overrides` into results/NAME."""
+    """Cross-validate configs/FAMILY.toml under `overrides` into results/runs/NAME."""
     overrides = [*overrides, f"data.data_dir={json.dumps(data_dir)}", f"name={name}"]
     experiment = load_experiment(ROOT / "configs" / f"{family}.toml", overrides)
-    run_cv(experiment, ROOT / "results" / name, resume=resume)
+    run_cv(experiment, RUNS / name, resume=resume)
 
 
 def ensemble(run: str) -> dict | None:
@@ -81,16 +82,16 @@ def ensemble(run: str) -> dict | None:
     `run` names the runs' prefix: a corpus, or "ravdess-random" for the speaker-dependent split.
     It is computed only when every member's predictions are here (a partial vote would be
     another ensemble). The per-clip predictions are not committed, so the result is kept in
-    results/RUN-ensemble.json and read from there when they are absent."""
-    saved = ROOT / "results" / f"{run}-ensemble.json"
+    results/runs/RUN-ensemble.json and read from there when they are absent."""
+    saved = RUNS / f"{run}-ensemble.json"
     members = ENSEMBLE
-    if not all((ROOT / "results" / f"{run}-{m}" / "predictions.jsonl").exists() for m in members):
+    if not all((RUNS / f"{run}-{m}" / "predictions.jsonl").exists() for m in members):
         return json.loads(saved.read_text()) if saved.exists() else None
     by_member = []
     for m in members:
-        lines = (ROOT / "results" / f"{run}-{m}" / "predictions.jsonl").read_text().splitlines()
+        lines = (RUNS / f"{run}-{m}" / "predictions.jsonl").read_text().splitlines()
         by_member.append({r["path"]: r for r in map(json.loads, lines)})
-    labels = json.loads((ROOT / "results" / f"{run}-{members[0]}" / "report.json").read_text())["labels"]
+    labels = json.loads((RUNS / f"{run}-{members[0]}" / "report.json").read_text())["labels"]
     folds: dict[str, list[tuple[int, np.ndarray]]] = {}
     for path, row in by_member[0].items():
         mean = np.mean([np.array(member[path]["probabilities"]) for member in by_member], axis=0)
@@ -107,8 +108,8 @@ def ensemble(run: str) -> dict | None:
 def validated(corpus: str) -> dict | None:
     """The ensemble chosen on validation inside each fold (see emovox.evaluation.ensemble),
     recomputed when every candidate's predictions are here, else read from its saved result."""
-    saved = ROOT / "results" / f"{corpus}-ensemble-validated.json"
-    runs = {m: ROOT / "results" / f"{corpus}-{m}" for m in VALIDATED}
+    saved = RUNS / f"{corpus}-ensemble-validated.json"
+    runs = {m: RUNS / f"{corpus}-{m}" for m in VALIDATED}
     if not all((run / "val_predictions.jsonl").exists() for run in runs.values()):
         return json.loads(saved.read_text()) if saved.exists() else None
     labels = json.loads((runs[VALIDATED[0]] / "report.json").read_text())["labels"]
@@ -147,7 +148,7 @@ HEADER = [
 def machines() -> dict[str, str]:
     """Each machine a committed report ran on, with a letter for the table's minutes column."""
     seen = sorted(
-        {json.loads(p.read_text()).get("machine", "?") for p in (ROOT / "results").glob("*/report.json")}
+        {json.loads(p.read_text()).get("machine", "?") for p in RUNS.glob("*/report.json")}
     )
     return {machine: "abcdefgh"[i] for i, machine in enumerate(seen)}
 
@@ -163,10 +164,10 @@ def family_rows(suffix: str = "") -> list[str]:
     letters = machines()
     for family in FAMILIES:
         cells, features = [], ""
-        if not any((ROOT / "results" / f"{c}-{family}{suffix}").exists() for c in CORPORA) and suffix:
+        if not any((RUNS / f"{c}-{family}{suffix}").exists() for c in CORPORA) and suffix:
             continue
         for corpus in CORPORA:
-            path = ROOT / "results" / f"{corpus}-{family}{suffix}" / "report.json"
+            path = RUNS / f"{corpus}-{family}{suffix}" / "report.json"
             if not path.exists():
                 cells += ["not run", "", ""]
                 continue
@@ -186,7 +187,7 @@ def speaker_dependent_rows() -> list[str]:
     rows = []
     letters = machines()
     for family in FAMILIES:
-        path = ROOT / "results" / f"ravdess-random-{family}" / "report.json"
+        path = RUNS / f"ravdess-random-{family}" / "report.json"
         if path.exists():
             r = json.loads(path.read_text())
             wa, uar = 100 * r["wa_mean"], 100 * r["uar_mean"]
@@ -289,7 +290,7 @@ def main() -> None:
         for family in args.random_split:
             run_random_split(family, args.data, args.resume)
     text = table()
-    publish(text, ROOT / "results" / "accuracy.md", __file__)
+    publish(text, ROOT / "results" / "benchmarks" / "accuracy.md", __file__)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Leave one corpus out: how far a model travels to speakers, a language, rooms and microphones
 it never saw, with and without adaptation to the test audio.
 
-    python benchmarks/cross_corpus.py [--families mlp logreg ...] [--out results/cross_corpus.md]
+    python benchmarks/cross_corpus.py [--families mlp logreg ...] [--out results/benchmarks/cross_corpus.md]
 
 Each family (configs/FAMILY.toml) trains on all of one corpus over the six labels RAVDESS and
 EmoDB share (neutral, happy, sad, angry, fearful, disgust; validation speakers from the training
@@ -233,7 +233,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="+", default=FAMILIES)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "cross_corpus.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "cross_corpus.md")
     parser.add_argument("--table-only", action="store_true", help="only rebuild the table from the JSON")
     parser.add_argument("--six", action="store_true", help="leave one of six corpora out (see above)")
     args = parser.parse_args()

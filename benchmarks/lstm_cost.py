@@ -4,7 +4,7 @@
 
 RAVDESS fold 1's training speakers (1080 clips), batch 32, one epoch each after a warm-up
 batch; seconds per epoch and the implied 6-fold cost at 40 epochs. Accuracy for the chosen
-setting comes from `benchmarks/accuracy.py` (results/ravdess-lstm_stream).
+setting comes from `benchmarks/accuracy.py` (results/runs/ravdess-lstm_stream).
 """
 
 from __future__ import annotations

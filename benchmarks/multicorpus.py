@@ -265,7 +265,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--held-out", nargs="+", default=list(SIX), choices=SIX)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "multicorpus.md")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "multicorpus.md")
     parser.add_argument("--table-only", action="store_true", help="only rebuild the table from the JSON")
     args = parser.parse_args()
     results_path = args.out.with_suffix(".json")

@@ -4,11 +4,11 @@ heard, and how fast.
 
     python scripts/headline.py [--check]
 
-Reads results/default/report.json (speaker-independent folds over the six training corpora),
-results/multicorpus.json (each corpus held out in turn, per file, without and with per-speaker
+Reads results/runs/default/report.json (speaker-independent folds over the six training corpora),
+results/benchmarks/multicorpus.json (each corpus held out in turn, per file, without and with per-speaker
 adaptation), results/benchmarks/conversations.json (turn UAR of conversations) and the speed
 tables of benchmarks/inference.py, benchmarks/live_capacity.py and benchmarks/conversations.py;
-writes results/headline.md. `--check` fails when that file is out of date (the tests run it).
+writes results/benchmarks/headline.md. `--check` fails when that file is out of date (the tests run it).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-OUT = RESULTS / "headline.md"
+OUT = RESULTS / "benchmarks" / "headline.md"
 
 
 def table_cell(path: Path, row_starts: str) -> str:
@@ -39,8 +39,8 @@ def served_streams(path: Path) -> int:
 
 
 def render() -> str:
-    report = json.loads((RESULTS / "default" / "report.json").read_text())
-    held_out = json.loads((RESULTS / "multicorpus.json").read_text())
+    report = json.loads((RESULTS / "runs" / "default" / "report.json").read_text())
+    held_out = json.loads((RESULTS / "benchmarks" / "multicorpus.json").read_text())
     chosen = [run["settings"][run["chosen"]] for run in held_out]
     per_file = 100 * sum(s["held_out"]["uar"] for s in chosen) / len(chosen)
     adapted = 100 * sum(s["adapted"]["uar"] for s in chosen) / len(chosen)

@@ -75,3 +75,16 @@ def test_the_artifact_layer_holds_the_format_not_training() -> None:
     artifact = [name for name in graph if name.startswith("emovox.artifact")]
     later = ("emovox.evaluation", "emovox.recipes")
     assert artifact and not any(m.startswith(later) for a in artifact for m in graph[a])
+
+
+def test_results_explain_themselves() -> None:
+    """results/ holds an index and three folders; each benchmark table sits beside its script's
+    name and says which script wrote it; each run folder is a cross-validation report."""
+    results = PACKAGE.parents[1] / "results"
+    assert sorted(p.name for p in results.iterdir()) == ["README.md", "benchmarks", "examples", "runs"]
+    for table in (results / "benchmarks").glob("*.md"):
+        written_by = table.read_text().splitlines()[0]
+        assert written_by in (f"<!-- written by benchmarks/{table.stem}.py -->",
+                              f"<!-- written by scripts/{table.stem}.py -->"), table.name  # fmt: skip
+    runs = [p for p in (results / "runs").iterdir() if p.is_dir()]
+    assert len(runs) > 50 and all((run / "report.json").is_file() for run in runs)

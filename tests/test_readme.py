@@ -101,7 +101,7 @@ def test_every_emovox_command_line_in_the_readme_parses() -> None:
 def test_the_main_job_prints_what_the_readme_shows_cold_warm_and_without_torch(tmp_path) -> None:
     """Command 1's `emovox predict examples/*.flac`, whose output the README includes, as a fresh
     machine runs it: a new process, an empty home and cache, PyTorch not importable (command 1
-    installs emovox without it); then warm, and on one thread. Each prints results/demo.txt."""
+    installs emovox without it); then warm, and on one thread. Each prints results/examples/demo.txt."""
     examples = sorted(glob.glob("examples/*.flac", root_dir=ROOT))
     assert len(examples) == 6
     env = cold_env(tmp_path / "home")
@@ -109,7 +109,7 @@ def test_the_main_job_prints_what_the_readme_shows_cold_warm_and_without_torch(t
         done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, "predict", *jobs, *examples], cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
         assert done.returncode == 0, done.stderr[-2000:]
-        assert done.stdout == (ROOT / "results" / "demo.txt").read_text()
+        assert done.stdout == (ROOT / "results" / "examples" / "demo.txt").read_text()
         assert "Traceback" not in done.stderr
     assert not (tmp_path / "home" / ".cache" / "emovox" / "features" / "backbones").exists()  # nothing built
 
@@ -232,7 +232,7 @@ def test_the_readme_is_short_and_opens_with_what_a_newcomer_needs() -> None:
 
 def test_the_headline_table_is_the_committed_results() -> None:
     check = subprocess.run([sys.executable, str(ROOT / "scripts" / "headline.py"), "--check"], check=False)
-    assert check.returncode == 0, "results/headline.md is out of date: run scripts/headline.py"
+    assert check.returncode == 0, "results/benchmarks/headline.md is out of date: run scripts/headline.py"
 
 
 def test_the_documentation_builds_without_a_warning(tmp_path) -> None:

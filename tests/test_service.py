@@ -288,7 +288,7 @@ def test_uploads_are_capped_by_decoded_samples_from_the_header(predictor) -> Non
 def test_a_fresh_service_answers_its_first_requests_at_once_and_alike(tmp_path) -> None:
     """`emovox serve` as a fresh machine starts it (an empty home and cache, no PyTorch), then
     twelve requests at once, the encoders not yet loaded: each answers 200 with what
-    `emovox predict` prints for its clip (results/demo.txt)."""
+    `emovox predict` prints for its clip (results/examples/demo.txt)."""
     import socket
     import subprocess
     import sys
@@ -323,7 +323,9 @@ def test_a_fresh_service_answers_its_first_requests_at_once_and_alike(tmp_path) 
         server.terminate()
         server.wait(timeout=30)
     expected = {}
-    for line in (Path(__file__).resolve().parents[1] / "results" / "demo.txt").read_text().splitlines():
+    for line in (
+        (Path(__file__).resolve().parents[1] / "results" / "examples" / "demo.txt").read_text().splitlines()
+    ):
         path, label, percent, *_ = line.split()
         expected[Path(path).name] = (label, float(percent))
     for clip, answer in zip(clips, answers, strict=True):

@@ -376,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="model directory to write")
     train.add_argument("--cv-report", default=None, help="report.json of `emovox cv` for the model card")
     train.add_argument("--cross-corpus-report", default=None,
-                       help="results/multicorpus.json (leave one corpus out) for the model card")  # fmt: skip
+                       help="multicorpus.json of benchmarks/multicorpus.py for the model card")  # fmt: skip
     train.add_argument("--checkpoints", default=None, help="folder for resumable checkpoints and epoch log")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from --checkpoints")
     train.set_defaults(func=cmd_train)

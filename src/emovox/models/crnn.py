@@ -1,5 +1,5 @@
 """A CRNN on log-mel spectrograms with attention pooling over real frames, beyond the seed design
-and kept because it beat it (see results/accuracy.md)."""
+and kept because it beat it (see results/benchmarks/accuracy.md)."""
 
 from __future__ import annotations
 

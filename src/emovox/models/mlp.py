@@ -1,5 +1,5 @@
 """A multi-layer perceptron on utterance vectors, beyond the seed design and kept because it beat
-it (see results/accuracy.md)."""
+it (see results/benchmarks/accuracy.md)."""
 
 from __future__ import annotations
 
