@@ -147,9 +147,7 @@ HEADER = [
 
 def machines() -> dict[str, str]:
     """Each machine a committed report ran on, with a letter for the table's minutes column."""
-    seen = sorted(
-        {json.loads(p.read_text()).get("machine", "?") for p in RUNS.glob("*/report.json")}
-    )
+    seen = sorted({json.loads(p.read_text()).get("machine", "?") for p in RUNS.glob("*/report.json")})
     return {machine: "abcdefgh"[i] for i, machine in enumerate(seen)}
 
 
