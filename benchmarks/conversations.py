@@ -43,7 +43,7 @@ import numpy as np
 from cross_corpus import SIX
 from live_parity import OFFLINE, HeldOut, fit_head, load
 from non_speech import non_speech
-from publish import publish
+from publish import held_out_rows, publish
 from pyannote.core import Annotation, Segment
 from pyannote.metrics.detection import DetectionErrorRate
 from pyannote.metrics.diarization import DiarizationErrorRate
@@ -265,17 +265,14 @@ def predictor_of(loaded: dict, target: HeldOut) -> EmotionPredictor:
     return EmotionPredictor(artifact)
 
 
-def turn_probabilities(conversation: Conversation, segments) -> np.ndarray:
-    """(turns, labels): each reference turn's overlap-weighted mean of its segments' probabilities
-    (uniform where no segment covers it, which counts as a miss)."""
+def turn_probabilities(conversation: Conversation, segments, classes: int) -> np.ndarray:
+    """(turns, classes): each reference turn's overlap-weighted mean of its segments' probabilities
+    (NaN where no segment covers it, which counts as a miss)."""
+    rows = np.array([s.prediction.probabilities for s in segments]).reshape(len(segments), classes)
     out = []
     for turn in conversation.turns:
         weights = np.array([max(0.0, min(turn.end, s.end) - max(turn.start, s.start)) for s in segments])
-        rows = np.array([s.prediction.probabilities for s in segments])
-        if not len(segments) or weights.sum() == 0:
-            out.append(np.full(rows.shape[1] if len(segments) else 1, np.nan))
-            continue
-        out.append(weights @ rows / weights.sum())
+        out.append(weights @ rows / weights.sum() if weights.sum() > 0 else np.full(classes, np.nan))
     return np.array(out)
 
 
@@ -295,7 +292,7 @@ def emotion_scores(held_out: str, data: Path, count: int) -> dict:
         by_whole = predictor.judge_pieces([replace(p, speaker=None) for p in pieces], True)
         for mode, adapt in modes.items():
             segments = by_whole if mode == "whole recording" else predictor.judge_pieces(pieces, adapt)
-            probabilities[mode].append(turn_probabilities(conversation, segments))
+            probabilities[mode].append(turn_probabilities(conversation, segments, len(target.labels)))
         truth += [target.labels.index(t.label) for t in conversation.turns]
         sources += [t.source for t in conversation.turns]
     y = np.array(truth)
@@ -329,12 +326,8 @@ def emotion_table(results: list[dict]) -> str:
         "| timeline, per speaker | timeline, whole recording |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        cells = " | ".join(f"{100 * r[key]:.1f}" for key in EMOTION_COLUMNS)
-        lines.append(f"| {r['held_out']} | {r['conversations']} | {r['turns']} | {cells} |")
-    means = {key: 100 * np.mean([r[key] for r in results]) for key in EMOTION_COLUMNS}
-    cells = " | ".join(f"**{means[key]:.1f}**" for key in EMOTION_COLUMNS)
-    lines.append(f"| **mean** | | | {cells} |")
+    rows, means = held_out_rows(results, ("held_out", "conversations", "turns"), EMOTION_COLUMNS)
+    lines += rows
     lines += [
         "",
         f"Per-speaker adaptation minus clips alone: **{means['per speaker'] - means['alone']:+.1f}** points; "

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 from cross_corpus import SIX, training_labels
 from multicorpus import rows_for
-from publish import publish
+from publish import held_out_rows, publish
 
 from emovox.audio import AudioConfig, load_audio
 from emovox.corpora import read_corpus, to_shared
@@ -182,11 +182,8 @@ def table(results: list[dict]) -> str:
         "| offline model on blocks |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in results:
-        cells = " | ".join(f"{100 * r[key]:.1f}" for key in COLUMNS)
-        lines.append(f"| {r['held_out']} | {r['clips']} | {cells} |")
-    means = {key: 100 * np.mean([r[key] for r in results]) for key in COLUMNS}
-    lines.append("| **mean** | | " + " | ".join(f"**{means[key]:.1f}**" for key in COLUMNS) + " |")
+    rows, means = held_out_rows(results, ("held_out", "clips"), COLUMNS)
+    lines += rows
     cost = np.median([r["ms_per_audio_second"] for r in results])
     lines += [
         "",

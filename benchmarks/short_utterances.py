@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from cross_corpus import SIX, training_labels
 from live_parity import OFFLINE, HeldOut, fitted, load
-from publish import publish
+from publish import held_out_rows, publish
 
 from emovox.audio import AudioConfig, load_audio
 from emovox.backbones.vad import FRAME, SpeechRule, speech_detector
@@ -104,12 +104,9 @@ def table(results: list[dict]) -> str:
         "| held out | clips | " + " | ".join(f"{c} s" for c in columns) + " | whole |",
         "|---|---:|" + "---:|" * (len(columns) + 1),
     ]
-    six = [r for r in results if r["held_out"] in SIX]
-    for r in six:
-        lines.append(f"| {r['held_out']} | {r['clips']} | " + " | ".join(f"{100 * r[c]:.1f}" for c in columns)
-                     + f" | {100 * r['whole']:.1f} |")  # fmt: skip
-    means = {c: 100 * np.mean([r[c] for r in six]) for c in [*columns, "whole"]}
-    lines.append("| **mean** | | " + " | ".join(f"**{means[c]:.1f}**" for c in [*columns, "whole"]) + " |")
+    rows, means = held_out_rows([r for r in results if r["held_out"] in SIX], ("held_out", "clips"),
+                                [*columns, "whole"])  # fmt: skip
+    lines += rows
     for r in results:
         if r["held_out"] == "turev":
             lines.append(f"| turev (words; trained on all six) | {r['clips']} | " + " | " * len(columns)

@@ -44,9 +44,9 @@ def render() -> str:
     chosen = [run["settings"][run["chosen"]] for run in held_out]
     per_file = 100 * sum(s["held_out"]["uar"] for s in chosen) / len(chosen)
     adapted = 100 * sum(s["adapted"]["uar"] for s in chosen) / len(chosen)
-    emotion = json.loads((RESULTS / "benchmarks" / "conversations.json").read_text())["emotion"]
+    conversations = json.loads((RESULTS / "benchmarks" / "conversations.json").read_text())
+    emotion, timing = conversations["emotion"], conversations["timing"]
     turns = 100 * sum(r["per speaker"] for r in emotion) / len(emotion)
-    timing = json.loads((RESULTS / "benchmarks" / "conversations.json").read_text())["timing"]
     clip = table_cell(
         RESULTS / "benchmarks" / "inference.md", "predict, bundled default (whisper+speaker), onnx"
     )

@@ -176,13 +176,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Exit status: 0 when every file was predicted, 1 when any failed (the others are still
     predicted and printed; each failure is one `emovox: error:` line on stderr)."""
     from emovox.inference import EmotionPredictor
-    from emovox.inference.diarisation import parse_speakers
+    from emovox.inference.diarisation import check_speakers_option
     from emovox.inference.result import speaker_summary
 
-    if args.speakers is not None:
-        if not args.timeline:
-            raise ConfigError("--speakers is for --timeline: speakers are found within a recording")
-        parse_speakers(args.speakers)
+    check_speakers_option(args.speakers, args.timeline)
     inputs = _prediction_inputs(args.files)
     paths = [item for item in inputs if isinstance(item, str)]
     failed = [item for item in inputs if not isinstance(item, str)]

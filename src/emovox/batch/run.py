@@ -30,7 +30,7 @@ from emovox.batch.table import Row, file_key, modified, open_output
 from emovox.engines import ray_map
 from emovox.errors import AudioError, ConfigError, EmovoxError
 from emovox.inference import EmotionPredictor, Prediction
-from emovox.inference.diarisation import parse_speakers
+from emovox.inference.diarisation import check_speakers_option
 
 
 @dataclass(frozen=True)
@@ -46,9 +46,7 @@ class BatchOptions:
     batch_size: int = 0  # files per task and per written part; 0: 32 (local), 256 (ray)
     progress: bool = True
     labels: str | None = None  # "neutral,happy,...": answer among these only (EmotionPredictor.restricted)
-    speakers: str | None = (
-        None  # with timeline: "auto" or a number, a speaker column (emovox.inference.diarisation)
-    )
+    speakers: str | None = None  # with timeline: "auto" or a number; a speaker column
 
     def __post_init__(self) -> None:
         if self.workers < 0 or self.batch_size < 0:
@@ -64,10 +62,7 @@ class BatchOptions:
             raise ConfigError("--ray-address is for --engine ray")
         if not self.inputs:
             raise ConfigError("no inputs: give files, directories, globs or a CSV manifest")
-        if self.speakers is not None:
-            if not self.timeline:
-                raise ConfigError("--speakers is for --timeline: speakers are found within a recording")
-            parse_speakers(self.speakers)
+        check_speakers_option(self.speakers, self.timeline)
 
     def task_size(self) -> int:
         """Files per task: Ray's scheduling costs ~10 ms a task, so its tasks are larger."""
@@ -104,8 +99,8 @@ def file_rows(
         base["duration_s"] = sf.info(path).duration
     try:
         if timeline:  # a recording with no stretch to judge is one row without a label: done, not failed
-            whose = (lambda s: {"speaker": s.speaker}) if speakers is not None else (lambda s: {})
-            return [{**base, "start": s.start, "end": s.end, **whose(s), **prediction_columns(s.prediction)}
+            return [{**base, "start": s.start, "end": s.end, **({"speaker": s.speaker} if s.speaker else {}),
+                     **prediction_columns(s.prediction)}
                     for s in predictor.timeline(path, speakers=speakers)] or [base]  # fmt: skip
         return [{**base, **prediction_columns(predictor.predict(path))}]
     except EmovoxError as exc:

@@ -28,17 +28,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from emovox.backbones.config import HOP, SAMPLE_RATE
 from emovox.backbones.frontends import speaker_mel
 from emovox.backbones.runtime import OnnxSpeakerEncoder
 from emovox.backbones.vad import RegionRule, speech_detector
 from emovox.backbones.weights import shipped
 from emovox.errors import ConfigError
 from emovox.features.backbone import speaker_encoder
+from emovox.inference.segments import windows
 
 MAX_SPEAKERS = 20
 MAX_CLUSTERED = 2000  # windows clustered together (2000 x 2000 distances); the rest assigned
 BATCH = 256  # windows per call of the encoder
-MEL_HOP = 0.01  # seconds per mel frame of the speaker encoder
+MEL_HOP = HOP / SAMPLE_RATE  # seconds per mel frame of the speaker encoder
 STEP = 0.01  # seconds per decision when turns are drawn
 
 
@@ -46,15 +48,23 @@ def parse_speakers(value: str | int | None) -> int | None:
     """`auto` (or None): the number is found; else a whole number of speakers, 1 to MAX_SPEAKERS."""
     if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
         return None
+    refusal = ConfigError(f'speakers must be "auto" or a number from 1 to {MAX_SPEAKERS}, got {value!r:.40}')
     try:
         count = int(value)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f'speakers must be "auto" or a number from 1 to {MAX_SPEAKERS}, got {value!r:.40}'
-        ) from None
+        raise refusal from None
     if isinstance(value, float | bool) or not 1 <= count <= MAX_SPEAKERS:
-        raise ConfigError(f'speakers must be "auto" or a number from 1 to {MAX_SPEAKERS}, got {value!r:.40}')
+        raise refusal
     return count
+
+
+def check_speakers_option(speakers: str | None, timeline: bool) -> None:
+    """A command's `--speakers`, refused before any work: it needs `--timeline`, and a sane count."""
+    if speakers is None:
+        return
+    if not timeline:
+        raise ConfigError("--speakers is for --timeline: speakers are found within a recording")
+    parse_speakers(speakers)
 
 
 @dataclass(frozen=True)
@@ -90,16 +100,7 @@ class Turn:
 def windows_in(regions: list[tuple[float, float]], window: float, hop: float) -> list[tuple[float, float]]:
     """Windows of `window` every `hop` inside each region, the last ending at the region's end;
     a region shorter than a window is one window."""
-    out = []
-    for start, end in regions:
-        if end - start <= window:
-            out.append((start, end))
-            continue
-        starts = np.arange(start, end - window + 1e-9, hop)
-        out += [(float(s), float(s) + window) for s in starts]
-        if out[-1][1] < end - 1e-9:
-            out.append((end - window, end))
-    return out
+    return [span for start, end in regions for span in windows(start, end, window, hop)]
 
 
 def window_embeddings(
@@ -277,10 +278,10 @@ def diarise(
         return []
     vectors = window_embeddings(speaker_encoder(str(shipped("speaker"))), signal, spans)
     starts = np.array([start for start, _ in found])
-    regions = np.searchsorted(starts, [start + 1e-6 for start, _ in spans]) - 1  # each window's stretch
-    present, regions = np.unique(regions, return_inverse=True)
+    stretch = np.searchsorted(starts, [start + 1e-6 for start, _ in spans]) - 1  # each window's stretch
+    present, stretch = np.unique(stretch, return_inverse=True)
     seconds = np.array([found[i][1] - found[i][0] for i in present])
-    labels = cluster(vectors, config.speakers, config.threshold, regions, seconds, config.min_speaker)
+    labels = cluster(vectors, config.speakers, config.threshold, stretch, seconds, config.min_speaker)
     turns = draw_turns(found, spans, labels, config.min_turn)
     order = {group: f"S{i + 1}" for i, group in enumerate(dict.fromkeys(g for _, _, g in turns))}
     return [Turn(round(float(a), 3), round(float(b), 3), order[g]) for a, b, g in turns]

@@ -299,9 +299,8 @@ def create_app(
                     return {}
                 signal = chosen.signal(data, config=timeline_audio, max_samples=timeline_samples)
                 duration = len(signal) / timeline_audio.sample_rate
-                segments = chosen.timeline_of(
-                    signal, stop=stop, speakers=speakers
-                )  # read once, not prepared again
+                # read once, not prepared again
+                segments = chosen.timeline_of(signal, stop=stop, speakers=speakers)
                 whose = {"speakers": speaker_summary(segments)} if speakers is not None else {}
                 return {"labels": list(chosen.labels), "duration": round(duration, 3),
                         "segments": [s.to_dict() for s in segments], **whose}  # fmt: skip
