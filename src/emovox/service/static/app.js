@@ -188,6 +188,12 @@ function timelinePath() {
   return speakers ? `/v1/timeline?speakers=${encodeURIComponent(speakers)}` : "/v1/timeline";
 }
 
+// The timeline of the file on screen, when asked for (the toggle, or a choice of speakers).
+async function showTimeline(file) {
+  $("timeline").hidden = true;
+  if ($("timeline-toggle").checked || $("speakers-choice").value) renderTimeline(await postAudio(timelinePath(), file));
+}
+
 async function handleFile(file) {
   state.file = file;
   showError("file-error", "");
@@ -198,7 +204,7 @@ async function handleFile(file) {
     const result = await postAudio("/v1/predict", file);
     $("file-name").textContent = `Result for ${file.name}`;
     renderResult("file", result);
-    if ($("timeline-toggle").checked || $("speakers-choice").value) renderTimeline(await postAudio(timelinePath(), file));
+    await showTimeline(file);
   } catch (error) {
     $("file-result").hidden = true;
     $("timeline").hidden = true;
@@ -211,7 +217,10 @@ function setUpFileInput() {
   $("file-input").addEventListener("change", (event) => {
     if (event.target.files.length) handleFile(event.target.files[0]);
   });
-  $("speakers-choice").addEventListener("change", () => { if (state.file) handleFile(state.file); });
+  $("speakers-choice").addEventListener("change", () => {  // the same file's timeline again, not its emotion
+    if (!state.file || $("file-result").hidden) return;
+    showTimeline(state.file).catch((error) => showError("file-error", `Could not read ${state.file.name}: ${error.message}`));
+  });
   zone.addEventListener("dragover", (event) => { event.preventDefault(); zone.classList.add("dragging"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
   zone.addEventListener("drop", (event) => {
