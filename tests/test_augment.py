@@ -13,6 +13,7 @@ from emovox.augment import (
     Compose,
     Gain,
     PitchShift,
+    RandomCrop,
     Reverb,
     TimeStretch,
     WaveformAugment,
@@ -42,6 +43,19 @@ def test_gain_pitch_and_stretch() -> None:
     spectrum = np.abs(np.fft.rfft(shifted))
     assert abs(np.argmax(spectrum) * 16_000 / len(x) - 400) < 10  # an octave up
     assert len(TimeStretch(min_rate=2.0, max_rate=2.0)(x, rng())) == pytest.approx(len(x) / 2, rel=0.02)
+
+
+def test_random_crop_cuts_a_short_stretch_of_the_clip() -> None:
+    x = np.arange(64_000, dtype=np.float32)  # 4 s whose samples say where they came from
+    crops = [RandomCrop(min_seconds=0.5, max_seconds=1.0)(x, rng(seed)) for seed in range(20)]
+    assert all(8_000 <= len(c) <= 16_000 and np.all(np.diff(c) == 1) for c in crops)  # one stretch
+    assert len({c[0] for c in crops}) == 20 and max(c[-1] for c in crops) > 48_000  # from anywhere
+    paused = np.concatenate([voiced_signal(1.0), np.zeros(48_000, np.float32), voiced_signal(1.0)])
+    for seed in range(20):  # a 3 s pause inside the clip: no window falls on it
+        assert np.abs(RandomCrop(min_seconds=1.0, max_seconds=1.0)(paused, rng(seed))).max() > 0.1
+    short = voiced_signal(0.3)
+    np.testing.assert_array_equal(RandomCrop(min_seconds=0.5, max_seconds=1.0)(short, rng()), short)
+    assert WaveformAugment(copies=1, crop_p=1.0).chain().transforms[0] == RandomCrop(1.0)
 
 
 def band_energy(x: np.ndarray, low: float, high: float) -> float:
@@ -84,6 +98,8 @@ def test_transforms_are_seeded_and_optional() -> None:
         lambda: TimeStretch(min_rate=0.1),
         lambda: ChannelFilter(min_lowpass_hz=9000, max_lowpass_hz=9000),
         lambda: Reverb(max_rt60=5.0),
+        lambda: RandomCrop(min_seconds=2.0, max_seconds=1.0),
+        lambda: WaveformAugment(copies=1, crop_p=1.0, min_crop_seconds=0.0),
         lambda: WaveformAugment(copies=1),
         lambda: WaveformAugment(copies=-1),
     ],

@@ -2,6 +2,7 @@
 
 from emovox.augment.base import AugmentedCopy, Compose, Transform
 from emovox.augment.config import WaveformAugment
+from emovox.augment.crop import RandomCrop
 from emovox.augment.filter import ChannelFilter
 from emovox.augment.gain import Gain
 from emovox.augment.noise import AddNoise
@@ -16,6 +17,7 @@ __all__ = [
     "Compose",
     "Gain",
     "PitchShift",
+    "RandomCrop",
     "Reverb",
     "TimeStretch",
     "Transform",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from emovox.augment.base import Compose, Transform
+from emovox.augment.crop import RandomCrop
 from emovox.augment.filter import ChannelFilter
 from emovox.augment.gain import Gain
 from emovox.augment.noise import AddNoise
@@ -17,10 +18,13 @@ from emovox.errors import ConfigError
 @dataclass(frozen=True)
 class WaveformAugment:
     """`copies` augmented versions of every training clip join the clean ones. Each copy passes
-    through gain, noise, pitch shift, time stretch, reverberation and a channel filter, each
-    applied with its probability."""
+    is first cut to a random short stretch, then passes through gain, noise, pitch shift, time
+    stretch, reverberation and a channel filter, each applied with its probability."""
 
     copies: int = 0
+    crop_p: float = 0.0  # a random 0.5-2 s of the clip: short utterances (see RandomCrop)
+    min_crop_seconds: float = 0.5
+    max_crop_seconds: float = 2.0
     gain_p: float = 0.0
     min_gain_db: float = -6.0
     max_gain_db: float = 6.0
@@ -47,6 +51,7 @@ class WaveformAugment:
 
     def chain(self) -> Compose:
         candidates: list[Transform] = [
+            RandomCrop(self.crop_p, self.min_crop_seconds, self.max_crop_seconds),
             Gain(self.gain_p, self.min_gain_db, self.max_gain_db),
             AddNoise(self.noise_p, self.min_snr_db, self.max_snr_db),
             PitchShift(self.pitch_p, self.min_semitones, self.max_semitones),
