@@ -242,3 +242,71 @@ def test_the_ray_engine_says_how_to_install_ray(tmp_path, monkeypatch, capsys) -
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert main(["batch", str(ROOT_EXAMPLES), "--out", str(tmp_path / "o.csv"), "--engine", "ray"]) == 1
     assert 'pip install -e ".[ray]"' in capsys.readouterr().err
+
+
+def adapted_api(paths: list[str]) -> dict[str, list[float]]:
+    """The API's answer for clips taken as one speaker or set-up: `predict_many(adapt=True)`."""
+    from emovox.inference import EmotionPredictor
+
+    results = EmotionPredictor.load().predict_many(paths, progress=False, errors="return", adapt=True)
+    pairs = zip(paths, results, strict=True)
+    return {p: list(r.confidence) for p, r in pairs if not isinstance(r, Exception)}
+
+
+def probabilities_by_path(out: Path) -> dict[str, list[float]]:
+    rows = [r for r in read_rows(out) if not r["error"]]
+    return {r["path"]: [float(r[f"prob_{label}"]) for label in LABELS] for r in rows}
+
+
+def test_adapt_by_folder_speaker_and_all_equal_the_api_adapting_each_group(tmp_path, collection) -> None:
+    """Statistics gathered by two workers over batches of 8 equal those of the group's files
+    together; bad files are rows with their error and stay out of the statistics."""
+    root, paths = collection
+    common = ["--workers", "2", "--batch-size", "8", "--quiet"]
+    by_folder = tmp_path / "folder.csv"
+    assert main(["batch", str(root), "--out", str(by_folder), "--adapt-by", "folder", *common]) == 1
+    got = probabilities_by_path(by_folder)
+    want = {**adapted_api([p for p in paths if "/a/" in p]), **adapted_api([p for p in paths if "/b/" in p])}
+    assert sorted(got) == sorted(want) and len(got) == 96
+    for path in got:
+        np.testing.assert_allclose(got[path], want[path], atol=1e-5)
+
+    good = sorted(got)
+    actor = {p: Path(p).stem.split("-")[-1] for p in good}
+    manifest = tmp_path / "speakers.csv"
+    manifest.write_text("path,speaker\n" + "".join(f"{p},{actor[p]}\n" for p in good))
+    by_speaker = tmp_path / "speaker.csv"
+    assert main(["batch", str(manifest), "--out", str(by_speaker), "--adapt-by", "speaker", *common]) == 0
+    got = probabilities_by_path(by_speaker)
+    for speaker in set(actor.values()):
+        mine = [p for p in good if actor[p] == speaker]
+        for path, want_p in adapted_api(mine).items():
+            np.testing.assert_allclose(got[path], want_p, atol=1e-5)
+
+    everything = tmp_path / "all.csv"
+    plain = tmp_path / "plain.csv"
+    assert main(["batch", str(manifest), "--out", str(everything), "--adapt-by", "all", *common]) == 0
+    assert main(["batch", str(manifest), "--out", str(plain), *common]) == 0
+    got, unadapted, want = probabilities_by_path(everything), probabilities_by_path(plain), adapted_api(good)
+    for path in good:
+        np.testing.assert_allclose(got[path], want[path], atol=1e-5)
+    assert any(not np.allclose(got[p], unadapted[p], atol=1e-3) for p in good)  # adaptation moved them
+
+
+def test_adapt_by_refuses_what_it_cannot_do(tmp_path, collection, capsys) -> None:
+    root, paths = collection
+    out = str(tmp_path / "o.csv")
+    assert main(["batch", str(root), "--out", out, "--adapt-by", "speaker", "--quiet"]) == 1
+    assert "no speaker" in capsys.readouterr().err and not Path(out).exists()
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"path\n{paths[0]}\n")
+    assert main(["batch", str(manifest), "--out", out, "--adapt-by", "speaker", "--quiet"]) == 1
+    assert "a manifest needs a 'speaker' column" in capsys.readouterr().err
+    assert main(["batch", str(root), "--out", out, "--adapt-by", "folder", "--timeline", "--quiet"]) == 1
+    assert "a timeline adapts within its recording" in capsys.readouterr().err
+    # one file in its group: said on stderr, predicted as without adaptation
+    alone, plain = tmp_path / "alone.csv", tmp_path / "plain.csv"
+    assert main(["batch", str(manifest), "--out", str(alone), "--adapt-by", "all", "--quiet"]) == 0
+    assert "fewer than 2 readable files" in capsys.readouterr().err
+    assert main(["batch", str(manifest), "--out", str(plain), "--quiet"]) == 0
+    assert probabilities_by_path(alone) == probabilities_by_path(plain)

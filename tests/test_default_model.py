@@ -65,21 +65,26 @@ def test_default_model_hears_the_held_out_actors() -> None:
 
 def test_a_timeline_segment_that_is_one_clip_gets_that_clips_prediction(default) -> None:
     """Clips (cut to their sound: no digital silence at their edges) one second apart in digital
-    silence: each segment is exactly one clip, and gets exactly the clip's own prediction."""
+    silence: each segment is exactly one clip, and gets exactly the clip's own prediction; by
+    default adapted to the recording, as the clips predicted together with `adapt=True`."""
     clips = []
     for path in sorted(ROOT_EXAMPLES.glob("*.flac")):
         samples = sf.read(path, dtype="float32")[0]
         sound = np.flatnonzero(samples)
         clips.append(samples[sound[0] : sound[-1] + 1])
     gap = np.zeros(16_000, dtype=np.float32)
-    segments = default.timeline(np.concatenate([part for clip in clips for part in (clip, gap)]), 16_000)
-    assert len(segments) == len(clips)
+    recording = np.concatenate([part for clip in clips for part in (clip, gap)])
+    segments = default.timeline(recording, 16_000, adapt=False)
+    adapted = default.timeline(recording, 16_000)
+    together = default.predict_many(clips, progress=False, adapt=True)  # at the model rate
+    assert len(segments) == len(adapted) == len(clips)
     start = 0
-    for clip, segment in zip(clips, segments, strict=True):
+    for clip, segment, alike, want in zip(clips, segments, adapted, together, strict=True):
         assert (round(16_000 * segment.start), round(16_000 * segment.end)) == (start, start + len(clip))
         np.testing.assert_allclose(
             segment.prediction.probabilities, default.predict(clip, 16_000).probabilities, atol=1e-6
         )
+        np.testing.assert_allclose(alike.prediction.probabilities, want.probabilities, atol=1e-6)
         start += len(clip) + len(gap)
 
 
@@ -87,8 +92,11 @@ def test_the_long_example_recording_agrees_with_its_clips(default) -> None:
     """The six example files as they are (with their own digital silence), joined one second
     apart: the timeline labels each stretch as the file was labelled on its own."""
     files = sorted(ROOT_EXAMPLES.glob("*.flac"))
-    segments = default.timeline(ROOT_EXAMPLES / "long" / "six_clips.flac")
+    segments = default.timeline(ROOT_EXAMPLES / "long" / "six_clips.flac", adapt=False)
     assert [s.prediction.label for s in segments] == [default.predict(f).label for f in files]
+    adapted = default.timeline(ROOT_EXAMPLES / "long" / "six_clips.flac")  # the recording normalises itself
+    together = default.predict_many(files, progress=False, adapt=True)
+    assert [s.prediction.label for s in adapted] == [p.label for p in together]
 
 
 def test_the_bundled_model_is_calibrated_and_adapts(default) -> None:

@@ -237,7 +237,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
     options = BatchOptions(args.inputs, args.out, args.model, args.workers, args.engine, args.ray_address,
                            args.timeline, args.resume, args.batch_size, not args.quiet,
-                           args.labels, args.speakers)  # fmt: skip
+                           args.labels, args.speakers, args.adapt_by)  # fmt: skip
     summary = run_batch(options)
     print(f"{summary['files']} files ({summary['predicted_now']} now, {summary['failed']} failed) in "
           f"{summary['seconds']:.1f} s -> {summary['out']}", file=sys.stderr)  # fmt: skip
@@ -412,8 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--timeline", action="store_true", help="per-segment results for long recordings")
     predict.add_argument("--adapt", action=argparse.BooleanOptionalAction, default=None,
                          help="the files are one speaker or set-up: normalise with their own statistics "
-                              "(with --timeline: each recording with its own, or each speaker with "
-                              "--speakers, which does so by default; --no-adapt: never)")  # fmt: skip
+                              "(a --timeline does so by default, each recording with its own segments, "
+                              "each speaker with --speakers; --no-adapt: never)")  # fmt: skip
     predict.add_argument("--speakers", default=None, help=SPEAKERS_HELP)
     predict.add_argument("--jobs", type=int, default=None, help="parallel threads (default: cores)")
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -438,6 +438,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--timeline", action="store_true", help="one row per segment of long recordings")
     batch.add_argument("--labels", default=None, help=LABELS_HELP)
     batch.add_argument("--speakers", default=None, help=SPEAKERS_HELP + " (a speaker column)")
+    batch.add_argument("--adapt-by", choices=["speaker", "folder", "all"], default=None,
+                       help="normalise each group of files with its own statistics: a manifest's speaker "
+                       "column, the folder a file lies in (one speaker or set-up per folder), or all files "
+                       "(one set-up); reads every file twice")  # fmt: skip
     batch.add_argument("--resume", action="store_true", help="keep the output's rows and predict the rest")
     batch.add_argument(
         "--batch-size",

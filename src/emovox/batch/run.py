@@ -2,7 +2,11 @@
 `emovox.engines`) each load the model once (onnxruntime inside) and take batches of files, which
 they read and decode themselves; results come back and are written in input order, a part per
 batch, with a bounded number of batches in flight, so memory does not grow with the number of
-files."""
+files.
+
+With `adapt_by`, a first pass gathers each group's feature statistics (summed, so a group's
+files may be spread over any workers), and the second predicts every file adapted to its group:
+every file is read twice (about twice the time), and memory stays flat."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -25,12 +29,16 @@ import soundfile as sf
 from tqdm import tqdm
 
 from emovox.audio.io import check_audio_path
-from emovox.batch.inputs import expand_inputs
+from emovox.batch.inputs import AdaptBy, adaptation_groups, expand_inputs
 from emovox.batch.table import Row, file_key, modified, open_output
 from emovox.engines import ray_map
 from emovox.errors import AudioError, ConfigError, EmovoxError
 from emovox.inference import EmotionPredictor, Prediction
+from emovox.inference.adaptation import Adaptation
 from emovox.inference.diarisation import check_speakers_option
+from emovox.inference.predictor import MIN_ADAPTATION_CLIPS
+
+Item = tuple[str, Adaptation | None]  # a file and the statistics it is adapted with
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,9 @@ class BatchOptions:
     progress: bool = True
     labels: str | None = None  # "neutral,happy,...": answer among these only (EmotionPredictor.restricted)
     speakers: str | None = None  # with timeline: "auto" or a number; a speaker column
+    adapt_by: str | None = (
+        None  # speaker | folder | all (AdaptBy): files normalised with their group's statistics
+    )
 
     def __post_init__(self) -> None:
         if self.workers < 0 or self.batch_size < 0:
@@ -63,6 +74,13 @@ class BatchOptions:
         if not self.inputs:
             raise ConfigError("no inputs: give files, directories, globs or a CSV manifest")
         check_speakers_option(self.speakers, self.timeline)
+        if self.adapt_by is not None:
+            if self.adapt_by not in {by.value for by in AdaptBy}:
+                raise ConfigError(f"--adapt-by must be one of {', '.join(by.value for by in AdaptBy)}, "
+                                  f"got {self.adapt_by!r}")  # fmt: skip
+            if self.timeline:
+                raise ConfigError("--adapt-by is for one prediction per file; a timeline adapts within its "
+                                  "recording (predict --timeline --adapt)")  # fmt: skip
 
     def task_size(self) -> int:
         """Files per task: Ray's scheduling costs ~10 ms a task, so its tasks are larger."""
@@ -85,7 +103,11 @@ def prediction_columns(prediction: Prediction) -> dict[str, Any]:
 
 
 def file_rows(
-    predictor: EmotionPredictor, path: str, timeline: bool, speakers: str | None = None
+    predictor: EmotionPredictor,
+    path: str,
+    timeline: bool,
+    speakers: str | None = None,
+    adaptation: Adaptation | None = None,
 ) -> list[Row]:
     """One file's rows: one, or one per segment; a file that fails is one row with its error. A
     path that is no regular file (a FIFO, a device, a socket, a directory) fails before anything
@@ -102,7 +124,7 @@ def file_rows(
             return [{**base, "start": s.start, "end": s.end, **({"speaker": s.speaker} if s.speaker else {}),
                      **prediction_columns(s.prediction)}
                     for s in predictor.timeline(path, speakers=speakers)] or [base]  # fmt: skip
-        return [{**base, **prediction_columns(predictor.predict(path))}]
+        return [{**base, **prediction_columns(predictor.predict(path, adaptation=adaptation))}]
     except EmovoxError as exc:
         return [{**base, "error": str(exc)}]
 
@@ -134,30 +156,59 @@ def local_worker(model: str, labels: str | None, job: int) -> None:
     load_worker(model, labels)
 
 
-def predict_paths(paths: list[str], timeline: bool, speakers: str | None = None) -> list[Row]:
+def predict_paths(items: list[Item], timeline: bool, speakers: str | None = None) -> list[Row]:
     assert _worker is not None, "worker not initialised"
-    return [row for path in paths for row in file_rows(_worker, path, timeline, speakers)]
+    return [
+        row for path, adaptation in items for row in file_rows(_worker, path, timeline, speakers, adaptation)
+    ]
 
 
-def batches(paths: Sequence[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(paths), size):
-        yield list(paths[start : start + size])
+def group_statistics(items: list[tuple[str, str]]) -> dict[str, tuple[int, Adaptation]]:
+    """The first pass of `adapt_by`: per group, how many of its files were read and their
+    features' statistics. A file that fails is left out here; its row says why in the second."""
+    assert _worker is not None, "worker not initialised"
+    out: dict[str, tuple[int, Adaptation]] = {}
+    for path, group in items:
+        try:
+            check_audio_path(Path(path))
+            features = _worker.clip_features(path)
+        except EmovoxError:
+            continue
+        count, adaptation = out.get(group, (0, Adaptation()))
+        adaptation.add(features)
+        out[group] = (count + 1, adaptation)
+    return out
 
 
-def local_results(options: BatchOptions, pending: list[str]) -> Iterator[tuple[int, list[Row]]]:
-    """(files, rows) per batch, in input order, from local worker processes (no more than there
-    are batches). Stopped early (an error, Ctrl-C, SIGTERM), the workers are ended at once."""
-    chunks = list(batches(pending, options.task_size()))
+def batches(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+def mapped(
+    options: BatchOptions, work: Callable[[list[Any]], Any], chunks: list[list[Any]]
+) -> Iterator[tuple[int, Any]]:
+    """(items, `work(chunk)`) per chunk, in order, on the options' engine."""
+    if options.engine == "ray":
+        model = (options.model, options.labels)
+        done = ray_map(load_worker, model, work, chunks, options.workers, options.ray_address)
+        return zip(map(len, chunks), done, strict=True)
+    return local_results(options, work, chunks)
+
+
+def local_results(
+    options: BatchOptions, work: Callable[[list[Any]], Any], chunks: list[list[Any]]
+) -> Iterator[tuple[int, Any]]:
+    """(items, `work(chunk)`) per chunk, in input order, from local worker processes (no more than
+    there are chunks). Stopped early (an error, Ctrl-C, SIGTERM), the workers are ended at once."""
     workers = max(1, min(options.workers or os.cpu_count() or 1, len(chunks)))
     pool = ProcessPoolExecutor(workers, initializer=local_worker,
                                initargs=(options.model, options.labels, os.getpid()))  # fmt: skip
     finished = False
     try:
-        in_flight: deque[tuple[int, Future[list[Row]]]] = deque()
+        in_flight: deque[tuple[int, Future[Any]]] = deque()
         for chunk in chunks:
-            in_flight.append(
-                (len(chunk), pool.submit(predict_paths, chunk, options.timeline, options.speakers))
-            )
+            in_flight.append((len(chunk), pool.submit(work, chunk)))
             if len(in_flight) >= 2 * workers:  # a bounded window: memory stays flat
                 count, future = in_flight.popleft()
                 yield count, future.result()
@@ -188,6 +239,30 @@ def pending_paths(options: BatchOptions) -> list[str]:
     return paths
 
 
+def group_adaptations(
+    options: BatchOptions, paths: list[str], groups: list[str]
+) -> dict[str, Adaptation | None]:
+    """Each file's adaptation statistics: those of its group (`groups`, one per path) over every
+    input file (already predicted ones of a resumed job too, so a resumed table equals an
+    uninterrupted one); None for a group of fewer than MIN_ADAPTATION_CLIPS readable files, said
+    on stderr."""
+    gathered: dict[str, tuple[int, Adaptation]] = {}
+    chunks = list(batches(list(zip(paths, groups, strict=True)), options.task_size()))
+    with tqdm(total=len(paths), desc="statistics", unit="file", disable=not options.progress) as bar:
+        for count, part in mapped(options, group_statistics, chunks):
+            for group, (files, adaptation) in part.items():
+                total, merged = gathered.setdefault(group, (0, Adaptation()))
+                merged.merge(adaptation)
+                gathered[group] = (total + files, merged)
+            bar.update(count)
+    small = sorted(group for group in set(groups) if gathered.get(group, (0,))[0] < MIN_ADAPTATION_CLIPS)
+    if small:
+        print(f"emovox: {len(small)} group(s) with fewer than {MIN_ADAPTATION_CLIPS} readable files are "
+              f"predicted without adaptation, e.g. {small[0]}", file=sys.stderr)  # fmt: skip
+    usable = {group: adaptation for group, (files, adaptation) in gathered.items() if group not in small}
+    return {path: usable.get(group) for path, group in zip(paths, groups, strict=True)}
+
+
 def run_batch(options: BatchOptions) -> dict[str, Any]:
     """Predict every input file into `options.out`; the summary says how many and how many failed.
     SIGTERM (in the main thread) stops it as Ctrl-C does."""
@@ -205,16 +280,14 @@ def _run(options: BatchOptions) -> dict[str, Any]:
     paths = pending_paths(options)
     # the torch backend: no export for the labels (and a bad --labels fails here, before any work)
     labels = EmotionPredictor.load(options.model).restricted(options.labels).labels
+    groups = (
+        adaptation_groups(list(options.inputs), paths, AdaptBy(options.adapt_by)) if options.adapt_by else []
+    )
     output = open_output(options.out, labels, options.timeline, options.resume, options.speakers is not None)
-    pending = [path for path in paths if file_key(path) not in output.done]
-    if options.engine == "ray":
-        chunks = list(batches(pending, options.task_size()))
-        predict = partial(predict_paths, timeline=options.timeline, speakers=options.speakers)
-        model = (options.model, options.labels)
-        predicted = ray_map(load_worker, model, predict, chunks, options.workers, options.ray_address)
-        results: Iterator[tuple[int, list[Row]]] = zip(map(len, chunks), predicted, strict=True)
-    else:
-        results = local_results(options, pending)
+    adaptations = group_adaptations(options, paths, groups) if options.adapt_by else {}
+    pending = [(path, adaptations.get(path)) for path in paths if file_key(path) not in output.done]
+    predict = partial(predict_paths, timeline=options.timeline, speakers=options.speakers)
+    results = mapped(options, predict, list(batches(pending, options.task_size())))
     complete = False
     try:
         with tqdm(total=len(pending), desc="batch", unit="file", disable=not options.progress) as bar:

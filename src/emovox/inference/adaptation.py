@@ -51,6 +51,14 @@ class RunningStats:
         self.total += rows.sum(axis=0)
         self.squares += np.square(rows).sum(axis=0)
 
+    def merge(self, other: RunningStats) -> None:
+        """Add the rows `other` has seen (statistics gathered apart, e.g. by batch workers)."""
+        if other.dim != self.dim:
+            raise FeatureError(f"cannot merge statistics of dim {other.dim} into dim {self.dim}")
+        self.count += other.count
+        self.total += other.total
+        self.squares += other.squares
+
     def blended(self, training: Standardizer, prior: float) -> Standardizer:
         """Mean and std of what was added, shrunk toward the training statistics."""
         mean_t = training.mean.astype(np.float64)
@@ -72,6 +80,10 @@ class Adaptation:
         for name, rows in features.items():
             rows = np.atleast_2d(rows)
             self.stats.setdefault(name, RunningStats(rows.shape[1])).add(rows)
+
+    def merge(self, other: Adaptation) -> None:
+        for name, stats in other.stats.items():
+            self.stats.setdefault(name, RunningStats(stats.dim)).merge(stats)
 
     @staticmethod
     def applies_to(level: Level) -> bool:
