@@ -13,7 +13,7 @@ from emovox.corpora import (
     to_shared,
 )
 from emovox.corpora.generic import FolderReader
-from emovox.errors import CorpusError
+from emovox.errors import ConfigError, CorpusError
 
 
 def test_ravdess_counts(ravdess: Manifest) -> None:
@@ -301,3 +301,28 @@ def test_the_other_languages_reject_misfiled_files_with_reasons(tmp_path) -> Non
     manifest = read_corpus("kor", kor)
     assert [(u.speaker, u.label) for u in manifest] == [("A", "sad"), ("A", "angry")]
     assert [r.reason for r in manifest.rejected] == ["not listed in metadata.csv"]
+
+
+def test_an_experiment_can_take_turevs_calm_as_neutral(tmp_path) -> None:
+    """`data.relabel` maps one corpus's native label to another shared label (and only that)."""
+    from emovox.evaluation import Experiment, load_manifest
+    from emovox.evaluation.experiment import DataConfig
+
+    turev = tmp_path / "turev"
+    for folder, name in [("Calm", "1157_sk_acik"), ("Sad", "1157_hl_acik"), ("Calm", "1234_sk_kemik")]:
+        write_clip(turev / folder / f"{name}.flac")
+    manifest = read_corpus("turev", turev)
+    assert [u.label for u in to_shared(manifest, None, {"turev/calm": "neutral"})] == [
+        "neutral",
+        "neutral",
+        "sad",
+    ]
+    assert [u.label for u in to_shared(manifest, ("neutral", "sad"))] == ["sad"]  # calm stays calm otherwise
+    with pytest.raises(CorpusError, match="not shared labels"):
+        to_shared(manifest, None, {"turev/calm": "serene"})
+    data = DataConfig(corpora=("turev",), roots={"turev": str(turev)}, labels="shared",
+                      only_labels=("neutral", "sad"), relabel={"turev/calm": "neutral"})  # fmt: skip
+    assert [u.label for u in load_manifest(Experiment(name="t", data=data))] == ["neutral", "neutral", "sad"]
+    for relabel in ({"emodb/L": "neutral"}, {"calm": "neutral"}):
+        with pytest.raises(ConfigError, match=r"data\.relabel"):
+            DataConfig(corpora=("turev",), labels="shared", relabel=relabel)

@@ -6,6 +6,8 @@ corpus has that the shared set lacks (none today) would be dropped with a reason
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from emovox.corpora.manifest import Manifest, Rejected, Utterance
 from emovox.errors import CorpusError
 
@@ -82,14 +84,19 @@ SHARED_MAPPING: dict[str, dict[str, str]] = {
 }
 
 
-def to_shared(manifest: Manifest, labels: tuple[str, ...] | None = None) -> Manifest:
+def to_shared(
+    manifest: Manifest, labels: tuple[str, ...] | None = None, overrides: Mapping[str, str] | None = None
+) -> Manifest:
     """Re-label onto the shared set; the native label is kept in `meta["native_label"]`.
 
     `labels` restricts the result to a subset (e.g. the classes two corpora have in common);
     utterances outside it go to `rejected` with the reason, so nothing vanishes unexplained.
+    `overrides` maps "corpus/native label" to another shared label than the usual one (an
+    experiment's choice, e.g. "turev/calm" = "neutral").
     """
     keep = tuple(labels) if labels is not None else SHARED_LABELS
-    unknown = set(keep) - set(SHARED_LABELS)
+    overrides = dict(overrides or {})
+    unknown = (set(keep) | set(overrides.values())) - set(SHARED_LABELS)
     if unknown:
         raise CorpusError(f"{sorted(unknown)} are not shared labels; choose from {SHARED_LABELS}")
     kept: list[Utterance] = []
@@ -97,6 +104,7 @@ def to_shared(manifest: Manifest, labels: tuple[str, ...] | None = None) -> Mani
     for u in manifest:
         mapping = SHARED_MAPPING.get(u.corpus)
         shared = (u.label if u.label in SHARED_LABELS else None) if mapping is None else mapping.get(u.label)
+        shared = overrides.get(f"{u.corpus}/{u.label}", shared)
         if shared is None or shared not in keep:
             dropped.append(Rejected(u.path, f"label {u.label!r} not in the chosen shared labels"))
             continue

@@ -44,7 +44,7 @@ def load_manifest(experiment: Experiment) -> Manifest:
         keep = common_labels(*manifests) if data.labels == "common" else None
         if data.only_labels:
             keep = tuple(label for label in (keep or SHARED_LABELS) if label in data.only_labels)
-        parts = [to_shared(m, keep) for m in manifests]
+        parts = [to_shared(m, keep, data.relabel) for m in manifests]
         manifest = parts[0]
         for part in parts[1:]:
             manifest = manifest + part

@@ -28,6 +28,8 @@ class DataConfig:
     roots: dict[str, str] = field(default_factory=dict)
     labels: str = "native"  # native (one corpus), shared, or common (labels every corpus has)
     only_labels: tuple[str, ...] = ()  # with shared/common: keep just these (e.g. for cross-corpus tests)
+    # with shared/common: "corpus/native label" = another shared label, e.g. {"turev/calm" = "neutral"}
+    relabel: dict[str, str] = field(default_factory=dict)
     exclude_speakers: tuple[str, ...] = ()  # e.g. "ravdess/24": held out of everything (demo clips)
     protocol: str = "ravdess-emobox"
     n_val_speakers: int = 2
@@ -63,6 +65,11 @@ class DataConfig:
             raise ConfigError("data.choose_c_by = 'corpus' needs at least 3 corpora")
         if self.only_labels and self.labels == "native":
             raise ConfigError("data.only_labels needs data.labels = 'shared' or 'common'")
+        if self.relabel and self.labels == "native":
+            raise ConfigError("data.relabel needs data.labels = 'shared' or 'common'")
+        for key in self.relabel:
+            if key.split("/", 1)[0] not in self.corpora or "/" not in key:
+                raise ConfigError(f"data.relabel: {key!r} is not 'corpus/label' of one of data.corpora")
 
     def root(self, corpus: str) -> Path:
         return Path(self.roots.get(corpus, Path(self.data_dir) / corpus))
