@@ -55,7 +55,9 @@ def test_random_crop_cuts_a_short_stretch_of_the_clip() -> None:
         assert np.abs(RandomCrop(min_seconds=1.0, max_seconds=1.0)(paused, rng(seed))).max() > 0.1
     short = voiced_signal(0.3)
     np.testing.assert_array_equal(RandomCrop(min_seconds=0.5, max_seconds=1.0)(short, rng()), short)
-    assert WaveformAugment(copies=1, crop_p=1.0).chain().transforms[0] == RandomCrop(1.0)
+    two = WaveformAugment(copies=2, crop_copies=1, noise_p=0.5)
+    assert [type(t).__name__ for t in two.chain(0).transforms] == ["AddNoise"]  # the first copy: whole
+    assert two.chain(1).transforms[0] == RandomCrop(1.0)  # the last: cut short, then noise
 
 
 def band_energy(x: np.ndarray, low: float, high: float) -> float:
@@ -99,7 +101,8 @@ def test_transforms_are_seeded_and_optional() -> None:
         lambda: ChannelFilter(min_lowpass_hz=9000, max_lowpass_hz=9000),
         lambda: Reverb(max_rt60=5.0),
         lambda: RandomCrop(min_seconds=2.0, max_seconds=1.0),
-        lambda: WaveformAugment(copies=1, crop_p=1.0, min_crop_seconds=0.0),
+        lambda: WaveformAugment(copies=1, crop_copies=1, min_crop_seconds=0.0),
+        lambda: WaveformAugment(copies=1, crop_copies=2),
         lambda: WaveformAugment(copies=1),
         lambda: WaveformAugment(copies=-1),
     ],

@@ -22,7 +22,7 @@ class WaveformAugment:
     stretch, reverberation and a channel filter, each applied with its probability."""
 
     copies: int = 0
-    crop_p: float = 0.0  # a random 0.5-2 s of the clip: short utterances (see RandomCrop)
+    crop_copies: int = 0
     min_crop_seconds: float = 0.5
     max_crop_seconds: float = 2.0
     gain_p: float = 0.0
@@ -45,13 +45,19 @@ class WaveformAugment:
     def __post_init__(self) -> None:
         if self.copies < 0:
             raise ConfigError(f"waveform.copies must be >= 0, got {self.copies}")
-        chain = self.chain()  # checks every transform's arguments
-        if self.copies and not chain.transforms:
+        if not 0 <= self.crop_copies <= self.copies:
+            raise ConfigError(
+                f"waveform.crop_copies must be 0..copies ({self.copies}), got {self.crop_copies}"
+            )
+        RandomCrop(1.0, self.min_crop_seconds, self.max_crop_seconds)  # checks its arguments
+        if self.copies and not self.chain(0).transforms:
             raise ConfigError("waveform.copies > 0 but every transform has p = 0")
 
-    def chain(self) -> Compose:
+    def chain(self, copy: int = 0) -> Compose:
+        """The transforms of the `copy`-th copy."""
+        cropped = self.crop_copies > 0 and copy >= self.copies - self.crop_copies
         candidates: list[Transform] = [
-            RandomCrop(self.crop_p, self.min_crop_seconds, self.max_crop_seconds),
+            RandomCrop(1.0 if cropped else 0.0, self.min_crop_seconds, self.max_crop_seconds),
             Gain(self.gain_p, self.min_gain_db, self.max_gain_db),
             AddNoise(self.noise_p, self.min_snr_db, self.max_snr_db),
             PitchShift(self.pitch_p, self.min_semitones, self.max_semitones),

@@ -216,11 +216,11 @@ def augmented_tables(
     progress: bool,
 ) -> list[FeatureTable]:
     """Features of each augmented copy of every clip (each fold then takes its training clips')."""
-    chain = experiment.waveform.chain()
+    waveform = experiment.waveform
     return [
         extract(manifest, [experiment.features], jobs=jobs, cache_dir=cache_dir, progress=progress,
-                variant=AugmentedCopy(chain, k, experiment.train.seed))[experiment.features]
-        for k in range(experiment.waveform.copies)
+                variant=AugmentedCopy(waveform.chain(k), k, experiment.train.seed))[experiment.features]
+        for k in range(waveform.copies)
     ]  # fmt: skip
 
 
