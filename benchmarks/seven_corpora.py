@@ -39,7 +39,7 @@ from publish import publish
 from short_utterances import speech_start
 
 from emovox.augment import AugmentedCopy, WaveformAugment
-from emovox.corpora import Manifest, Utterance, read_corpus, to_shared
+from emovox.corpora import Manifest, read_corpus, to_shared
 from emovox.features import extract
 from emovox.machine import describe_machine
 from emovox.models.classical import among_present, fit_classical
@@ -72,13 +72,7 @@ class FirstSpeech:
 
 def shared_manifest(corpus: str, data: Path) -> Manifest:
     """The corpus over the bundled labels, TurEV's calm as neutral."""
-    manifest = to_shared(read_corpus(corpus, data / corpus))
-    calm = "neutral" if corpus == "turev" else "calm"
-    relabelled = [
-        Utterance(u.path, u.corpus, u.speaker, calm if u.label == "calm" else u.label, u.meta)
-        for u in manifest
-    ]
-    return Manifest(tuple(u for u in relabelled if u.label in BUNDLED_LABELS))
+    return to_shared(read_corpus(corpus, data / corpus), BUNDLED_LABELS, {"turev/calm": "neutral"})
 
 
 def load(data: Path, jobs: int) -> dict[str, dict]:
@@ -221,9 +215,8 @@ def main() -> None:
         for held_out in args.held_out:
             for recipe in args.recipes:
                 result = run(held_out, recipe, loaded)
-                done = (
-                    json.loads(results_path.read_text()) if results_path.exists() else []
-                )  # another run's too
+                # another run's results too
+                done = json.loads(results_path.read_text()) if results_path.exists() else []
                 done = [r for r in done if (r["held_out"], r["recipe"]) != (held_out, recipe)] + [result]
                 results_path.write_text(json.dumps(done, indent=1) + "\n")
     publish(table(json.loads(results_path.read_text())), args.out, __file__)

@@ -18,8 +18,9 @@ from emovox.errors import ConfigError
 @dataclass(frozen=True)
 class WaveformAugment:
     """`copies` augmented versions of every training clip join the clean ones. Each copy passes
-    is first cut to a random short stretch, then passes through gain, noise, pitch shift, time
-    stretch, reverberation and a channel filter, each applied with its probability."""
+    through gain, noise, pitch shift, time stretch, reverberation and a channel filter, each
+    applied with its probability; the last `crop_copies` of them are first cut to a random
+    stretch of `min_crop_seconds`..`max_crop_seconds` (short utterances, see RandomCrop)."""
 
     copies: int = 0
     crop_copies: int = 0

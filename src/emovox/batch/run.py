@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -32,7 +32,7 @@ from emovox.audio.io import check_audio_path
 from emovox.batch.inputs import AdaptBy, adaptation_groups, expand_inputs
 from emovox.batch.table import Row, file_key, modified, open_output
 from emovox.engines import ray_map
-from emovox.errors import AudioError, ConfigError, EmovoxError
+from emovox.errors import AudioError, ConfigError, EmovoxError, choice
 from emovox.inference import EmotionPredictor, Prediction
 from emovox.inference.adaptation import Adaptation
 from emovox.inference.diarisation import check_speakers_option
@@ -55,9 +55,7 @@ class BatchOptions:
     progress: bool = True
     labels: str | None = None  # "neutral,happy,...": answer among these only (EmotionPredictor.restricted)
     speakers: str | None = None  # with timeline: "auto" or a number; a speaker column
-    adapt_by: str | None = (
-        None  # speaker | folder | all (AdaptBy): files normalised with their group's statistics
-    )
+    adapt_by: AdaptBy | None = None  # files normalised with their group's statistics
 
     def __post_init__(self) -> None:
         if self.workers < 0 or self.batch_size < 0:
@@ -75,9 +73,7 @@ class BatchOptions:
             raise ConfigError("no inputs: give files, directories, globs or a CSV manifest")
         check_speakers_option(self.speakers, self.timeline)
         if self.adapt_by is not None:
-            if self.adapt_by not in {by.value for by in AdaptBy}:
-                raise ConfigError(f"--adapt-by must be one of {', '.join(by.value for by in AdaptBy)}, "
-                                  f"got {self.adapt_by!r}")  # fmt: skip
+            object.__setattr__(self, "adapt_by", choice(AdaptBy, self.adapt_by, "--adapt-by"))
             if self.timeline:
                 raise ConfigError("--adapt-by is for one prediction per file; a timeline adapts within its "
                                   "recording (predict --timeline --adapt)")  # fmt: skip
@@ -163,21 +159,21 @@ def predict_paths(items: list[Item], timeline: bool, speakers: str | None = None
     ]
 
 
-def group_statistics(items: list[tuple[str, str]]) -> dict[str, tuple[int, Adaptation]]:
+def group_statistics(items: list[tuple[str, str]]) -> tuple[Counter[str], dict[str, Adaptation]]:
     """The first pass of `adapt_by`: per group, how many of its files were read and their
     features' statistics. A file that fails is left out here; its row says why in the second."""
     assert _worker is not None, "worker not initialised"
-    out: dict[str, tuple[int, Adaptation]] = {}
+    files: Counter[str] = Counter()
+    statistics: dict[str, Adaptation] = {}
     for path, group in items:
         try:
             check_audio_path(Path(path))
             features = _worker.clip_features(path)
         except EmovoxError:
             continue
-        count, adaptation = out.get(group, (0, Adaptation()))
-        adaptation.add(features)
-        out[group] = (count + 1, adaptation)
-    return out
+        files[group] += 1
+        statistics.setdefault(group, Adaptation()).add(features)
+    return files, statistics
 
 
 def batches(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
@@ -246,21 +242,22 @@ def group_adaptations(
     input file (already predicted ones of a resumed job too, so a resumed table equals an
     uninterrupted one); None for a group of fewer than MIN_ADAPTATION_CLIPS readable files, said
     on stderr."""
-    gathered: dict[str, tuple[int, Adaptation]] = {}
+    files: Counter[str] = Counter()
+    statistics: dict[str, Adaptation] = {}
     chunks = list(batches(list(zip(paths, groups, strict=True)), options.task_size()))
     with tqdm(total=len(paths), desc="statistics", unit="file", disable=not options.progress) as bar:
-        for count, part in mapped(options, group_statistics, chunks):
-            for group, (files, adaptation) in part.items():
-                total, merged = gathered.setdefault(group, (0, Adaptation()))
-                merged.merge(adaptation)
-                gathered[group] = (total + files, merged)
+        for count, (read, part) in mapped(options, group_statistics, chunks):
+            files.update(read)
+            for group, adaptation in part.items():
+                statistics.setdefault(group, Adaptation()).merge(adaptation)
             bar.update(count)
-    small = sorted(group for group in set(groups) if gathered.get(group, (0,))[0] < MIN_ADAPTATION_CLIPS)
+    small = sorted(group for group in set(groups) if files[group] < MIN_ADAPTATION_CLIPS)
     if small:
         print(f"emovox: {len(small)} group(s) with fewer than {MIN_ADAPTATION_CLIPS} readable files are "
               f"predicted without adaptation, e.g. {small[0]}", file=sys.stderr)  # fmt: skip
-    usable = {group: adaptation for group, (files, adaptation) in gathered.items() if group not in small}
-    return {path: usable.get(group) for path, group in zip(paths, groups, strict=True)}
+    return {
+        path: None if group in small else statistics[group] for path, group in zip(paths, groups, strict=True)
+    }
 
 
 def run_batch(options: BatchOptions) -> dict[str, Any]:
@@ -280,11 +277,10 @@ def _run(options: BatchOptions) -> dict[str, Any]:
     paths = pending_paths(options)
     # the torch backend: no export for the labels (and a bad --labels fails here, before any work)
     labels = EmotionPredictor.load(options.model).restricted(options.labels).labels
-    groups = (
-        adaptation_groups(list(options.inputs), paths, AdaptBy(options.adapt_by)) if options.adapt_by else []
-    )
+    by = options.adapt_by
+    groups = adaptation_groups(list(options.inputs), paths, by) if by else []
     output = open_output(options.out, labels, options.timeline, options.resume, options.speakers is not None)
-    adaptations = group_adaptations(options, paths, groups) if options.adapt_by else {}
+    adaptations = group_adaptations(options, paths, groups) if by else {}
     pending = [(path, adaptations.get(path)) for path in paths if file_key(path) not in output.done]
     predict = partial(predict_paths, timeline=options.timeline, speakers=options.speakers)
     results = mapped(options, predict, list(batches(pending, options.task_size())))
