@@ -180,6 +180,24 @@ def test_a_live_stream_encodes_each_block_once_whatever_the_chunks(default, monk
     np.testing.assert_allclose(itself.probabilities, default.predict(clip).probabilities, atol=1e-5)
 
 
+def test_an_adapted_live_stream_learns_its_voice_across_utterances(default) -> None:
+    """A block stream's adaptation takes a row per 2 s of new speech (a block adds a hop of it),
+    and the voice's statistics carry from one utterance to the next of the same speaker."""
+    session = default.stream(adapt=True)
+    clips = [default.signal(c) for c in sorted(ROOT_EXAMPLES.glob("*-23.flac"))]  # one actor's
+    stats, seconds = None, 0.0
+    for clip in clips:
+        session.push(clip)
+        assert session.finish() is not None
+        seconds += len(clip) / 16_000
+        stats = next(iter(session._adaptation.stats.values()))
+        assert 1 <= stats.count <= seconds / 2  # overlapping updates are not rows of their own
+        session.reset()
+    assert stats.count >= len(clips)
+    session.reset(new_speaker=True)
+    assert not session._adaptation.stats
+
+
 def test_the_live_twin_hears_most_of_the_held_out_examples(default) -> None:
     """The twin judges blocks that hear nothing across their edges, the offline model whole
     clips: on the held-out actors' example clips (their emotion is in the file name) the offline

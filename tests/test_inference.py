@@ -367,6 +367,29 @@ def test_adapted_stream_and_timeline(predictors, ravdess_clip) -> None:
     assert segments and all(abs(sum(s.prediction.confidence) - 1) < 1e-5 for s in segments)
 
 
+def test_an_adapted_stream_learns_a_row_per_window_of_new_audio_and_keeps_it_across_utterances(
+    predictors, ravdess_clip
+) -> None:
+    """Window updates overlap (one every 100 ms over the last 2 s): the statistics take one row per
+    2 s of new audio, so the training prior (5 clips) is not outweighed within a second. They hold
+    for the next utterance of the same voice and go with `new_speaker`."""
+    signal = load_audio(ravdess_clip)
+    session = predictors["mlp"].stream(adapt=True, emit_every_ms=100)
+    updates = session.push(signal)
+    rows = session._adaptation.stats[predictors["mlp"].members[0].extractor.name].count
+    assert len(updates) >= 30 and rows == len(updates) // 20  # a row per 20 updates of 100 ms
+    first = session.finish().probabilities
+    session.reset()
+    assert session.result() is None and session._adaptation.stats  # the voice's statistics stay
+    session.push(signal)
+    again = session.finish().probabilities
+    assert np.abs(again - first).max() > 1e-4  # judged with twice the statistics
+    session.reset(new_speaker=True)
+    assert not session._adaptation.stats
+    session.push(signal)
+    np.testing.assert_allclose(session.finish().probabilities, first, atol=1e-6)
+
+
 def test_stream_updates_carry_a_moving_average_and_how_long_it_held(predictors, ravdess_clip) -> None:
     signal = load_audio(ravdess_clip)
     tau = 0.5

@@ -346,6 +346,9 @@ def test_trickling_streams_are_closed(server) -> None:
 def test_window_streams_keep_bounded_audio(predictor) -> None:
     config, _, _ = parse_start(json.dumps({"sample_rate": 16_000}), predictor, ServiceLimits())
     assert config.max_utterance_seconds == ServiceLimits().max_stream_kept_seconds == 60
+    assert not config.adapt
+    start = json.dumps({"sample_rate": 16_000, "adapt": True})
+    assert parse_start(start, predictor, ServiceLimits())[0].adapt
 
 
 @pytest.mark.parametrize(
@@ -358,8 +361,9 @@ def test_window_streams_keep_bounded_audio(predictor) -> None:
         ('{"sample_rate": 16000, "emit_every_ms": 10}', "emit_every_ms must be >= 100"),
         ('{"sample_rate": 16000, "decision": ["x"]}', "decision must be one of"),
         ('{"sample_rate": 1e400}', "sample_rate must be an integer"),
+        ('{"sample_rate": 16000, "adapt": "yes"}', "adapt must be true or false, got 'yes'"),
     ],
-    ids=["huge", "nested", "binary", "text-number", "too-frequent", "list", "infinite"],
+    ids=["huge", "nested", "binary", "text-number", "too-frequent", "list", "infinite", "adapt-text"],
 )
 def test_bad_start_messages_get_a_reason_and_a_close_frame(server, first, expected) -> None:
     with connect(ws_url(server), max_size=None) as ws:

@@ -193,3 +193,18 @@ def test_resume_refuses_a_truncated_or_foreign_checkpoint_without_running_it(tmp
                 tiny_lstm(), train, val, 4, resume=True
             )
     assert not (tmp_path / "planted").exists() and not os.path.exists("planted")
+
+
+def test_the_model_card_quotes_the_leave_one_corpus_out_rows_of_its_own_recipe() -> None:
+    from pathlib import Path
+
+    from emovox.recipes.train import leave_one_corpus_out_summary
+
+    report = Path(__file__).resolve().parents[1] / "results" / "benchmarks" / "seven_corpora.json"
+    runs = [r for r in json.loads(report.read_text()) if r["recipe"] == "crops"]
+    summary = leave_one_corpus_out_summary(report, "crops")
+    assert [r["corpus"] for r in summary["corpora"]] == [r["held_out"] for r in runs] and len(runs) == 7
+    assert summary["uar_mean"] == pytest.approx(np.mean([r["whole"]["uar"] for r in runs]))
+    assert summary["adapted_uar_mean"] == pytest.approx(np.mean([r["adapted"]["uar"] for r in runs]))
+    with pytest.raises(ConfigError, match=r"no leave-one-corpus-out results of 'none'.*bundled, crops"):
+        leave_one_corpus_out_summary(report, "none")

@@ -116,6 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoints,
         resume=args.resume,
         cross_corpus_report=args.cross_corpus_report,
+        cross_corpus_recipe=args.cross_corpus_recipe,
     )
     meta = artifact.metadata
     minutes = meta["training_seconds"] / 60
@@ -373,7 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, help="model directory to write")
     train.add_argument("--cv-report", default=None, help="report.json of `emovox cv` for the model card")
     train.add_argument("--cross-corpus-report", default=None,
-                       help="multicorpus.json of benchmarks/multicorpus.py for the model card")  # fmt: skip
+                       help="benchmarks/seven_corpora.py's JSON, for the model card")  # fmt: skip
+    train.add_argument("--cross-corpus-recipe", default=None,
+                       help="the recipe of that report the model is trained by, e.g. crops")  # fmt: skip
     train.add_argument("--checkpoints", default=None, help="folder for resumable checkpoints and epoch log")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from --checkpoints")
     train.set_defaults(func=cmd_train)

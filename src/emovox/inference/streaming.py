@@ -11,6 +11,13 @@ and one of the speaker encoder (its state carried from block to block) instead o
 `window_seconds / emit_every_ms` of each, and a block without speech runs no encoder; updates
 come every block (or every whole number of blocks nearest `emit_every_ms`).
 
+With `adapt=True` the stream normalises with its own running statistics, as clips of one speaker
+or set-up do offline (`emovox.inference.adaptation`): one row of statistics per `window_seconds`
+of new speech (the updates' windows overlap; counting each would let a second of speech outweigh
+the training prior), so the first seconds are judged nearly as unadapted and the statistics take
+over as speech accumulates. They outlive `reset()` (the next utterance of the same voice) unless
+`reset(new_speaker=True)`.
+
 Every update also carries a smoothed view: an exponential moving average of the current
 probabilities with a time constant of `smoothing_seconds` (1 s by default; 0 turns it off), and
 how long its top emotion has held, for displays that should not flicker between emotions
@@ -62,14 +69,16 @@ class StreamConfig:
     window_seconds: float = 2.0  # window models only
     max_utterance_seconds: float = 600.0  # audio kept for the utterance decision of window models
     adapt: bool = False  # normalise with the stream's own running statistics (one speaker/set-up)
+    # whose rows are windows of new speech, kept across reset() (see the module's docstring)
     smoothing_seconds: float = 1.0  # time constant of the smoothed view; 0: none
     twin: bool = True  # stream with the model's live twin where it has one (see StreamingSession)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "decision", choice(Decision, self.decision, "decision"))
         object.__setattr__(self, "level", choice(InputLevel, self.level, "level"))
-        if not isinstance(self.twin, bool):
-            raise ConfigError(f"twin must be true or false, got {self.twin!r}")
+        for name in ("twin", "adapt"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         for name in (
             "sample_rate",
             *(("emit_every_ms",) if self.emit_every_ms is not None else ()),
@@ -193,10 +202,12 @@ class StreamingSession:
             self.emit_every_ms = self._emit_blocks * hop_ms
         else:
             self.emit_every_ms = self.config.emit_every_ms or 100.0
+        self._adaptation = Adaptation() if self.config.adapt else None
         self.reset()
 
-    def reset(self) -> None:
-        """Forget everything: a new utterance starts."""
+    def reset(self, new_speaker: bool = False) -> None:
+        """A new utterance starts: forget its audio and decisions. The adaptation statistics
+        (`adapt=True`) are kept for the same voice, and forgotten too when `new_speaker`."""
         cfg = self.config
         self._resampler = (
             soxr.ResampleStream(cfg.sample_rate, self.rate, 1, dtype="float32", quality="HQ")
@@ -211,7 +222,9 @@ class StreamingSession:
         self._smoothed: np.ndarray | None = None
         self._smoothed_t = 0.0
         self._held_since = 0.0  # when the smoothed top emotion last changed
-        self._adaptation = Adaptation() if cfg.adapt else None
+        if new_speaker and cfg.adapt:
+            self._adaptation = Adaptation()
+        self._unlearned = 0.0  # seconds of speech heard since the statistics last took a row
         if self.frames_mode:
             self._mfcc = StreamingMfcc(self._mfcc_extractor)
             self._states = [m.backend.initial_state() for m in self.predictor.members]
@@ -360,27 +373,36 @@ class StreamingSession:
             features = {name: blocks.window() for name, blocks in self._blocks.items()}
             if any(f is None for f in features.values()):
                 continue
-            if self._adaptation is not None:
-                self._adaptation.add(features)  # type: ignore[arg-type]
+            self._learn(features)  # type: ignore[arg-type]
             probabilities = self.predictor.classify(features, self._adaptation)  # type: ignore[arg-type]
             updates.append(self._window_update(start / self.rate, probabilities))
         return updates
 
     def _add_block(self, block: np.ndarray) -> None:
         speech = self.speech_rule_of.has_speech(block)
+        if speech:  # each block adds one hop of new audio (the rest overlaps the last block)
+            self._unlearned += self.grid.hop if self._blocks_done else self.grid.seconds
         for blocks in self._blocks.values():
             blocks.add(block, speech)
 
     def _judge(self, piece: np.ndarray, learn: bool = False) -> np.ndarray | None:
         """Probabilities of a stretch of stream audio, or None where there is nothing to judge.
-        `learn`: its features also update the adaptation statistics."""
+        `learn`: the stretch is the latest window, whose new audio counts toward adaptation."""
         try:
             features = self.predictor.features(prepare_signal(piece, self.rate, self.predictor.audio))
         except EmovoxError:  # shorter than a frame, or digital silence
             return None
-        if learn and self._adaptation is not None:
-            self._adaptation.add(features)
+        if learn:
+            self._unlearned += self.emit_every_ms / 1000
+            self._learn(features)
         return self.predictor.classify(features, self._adaptation)
+
+    def _learn(self, features: dict[str, np.ndarray]) -> None:
+        """The window's features join the adaptation statistics once a window's worth of new
+        speech has been heard since the last row did."""
+        if self._adaptation is not None and self._unlearned >= self.config.window_seconds - 1e-9:
+            self._adaptation.add(features)
+            self._unlearned = 0.0
 
     # -- output ---------------------------------------------------------------------------
 

@@ -62,7 +62,8 @@ def parse_start(
     rate = start.get("sample_rate")
     if not isinstance(rate, int) or isinstance(rate, bool):
         raise ConfigError("sample_rate must be an integer (Hz)")
-    options = {k: start[k] for k in ("emit_every_ms", "decision", "level", "smoothing_seconds") if k in start}
+    named = ("emit_every_ms", "decision", "level", "smoothing_seconds", "adapt")
+    options = {k: start[k] for k in named if k in start}
     try:
         config = StreamConfig(sample_rate=rate, **{"level": InputLevel.RUNNING_PEAK, **options})
     except (TypeError, ValueError) as exc:  # ConfigError is a ValueError
