@@ -231,6 +231,34 @@ def test_cv_resumed_after_a_crash_equals_the_uninterrupted_run(tmp_path, monkeyp
     ).read_text()
 
 
+def test_classical_folds_are_saved_so_a_resumed_run_does_not_refit_them(tmp_path, monkeypatch) -> None:
+    """A logistic regression's folds are written as they finish; `--resume` reads them back (no
+    fit at all when every fold finished) and reports what the uninterrupted run did, while a run
+    with other settings never takes another's folds. `--no-val-predictions` fits each fold once."""
+    import emovox.evaluation.cv as cv
+
+    monkeypatch.setenv("EMOVOX_CACHE", str(tmp_path / "cache"))
+    config = write_config(tmp_path, "logreg")
+    held_out = "data.exclude_speakers=['emodb/08', 'emodb/09', 'emodb/10', 'emodb/11', 'emodb/12']"
+    fits, fit = [0], cv.fit_model
+
+    def counted(*args, **kwargs):
+        fits[0] += 1
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(cv, "fit_model", counted)
+    out, settings = tmp_path / "run", ["--set", held_out, "--quiet", "--no-val-predictions"]
+    assert main(["cv", config, "--out", str(out), *settings]) == 0
+    assert fits[0] == 5 and len(list((out / "folds").glob("*.json"))) == 5  # one fit per fold
+    assert not (out / "val_predictions.jsonl").exists()
+    first = json.loads((out / "report.json").read_text())
+    assert main(["cv", config, "--out", str(out), "--resume", *settings]) == 0
+    assert fits[0] == 5 and json.loads((out / "report.json").read_text())["folds"] == first["folds"]
+    assert main(["cv", config, "--out", str(out), "--resume", "--set", held_out, "--quiet"]) == 0
+    assert fits[0] == 5 + 10  # with validation predictions the saved folds are another run's
+    assert (out / "val_predictions.jsonl").exists()
+
+
 def write_run(
     folder, folds: dict[str, tuple[list[int], list[list[float]], list[int], list[list[float]]]]
 ) -> None:

@@ -93,7 +93,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
 
     experiment = load_experiment(args.config, args.set or ())
     out = Path(args.out or Path("runs") / experiment.name)
-    report = run_cv(experiment, out, progress=not args.quiet, jobs=args.jobs, resume=args.resume)
+    report = run_cv(experiment, out, progress=not args.quiet, jobs=args.jobs, resume=args.resume,
+                    validation=not args.no_val_predictions)  # fmt: skip
     print(
         f"{experiment.name}: UAR {100 * report['uar_mean']:.1f} ± {100 * report['uar_std']:.1f} %, "
         f"WA {100 * report['wa_mean']:.1f} ± {100 * report['wa_std']:.1f} % "
@@ -367,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     experiment_args(cv)
     cv.add_argument("--out", default=None, help="output folder (default runs/NAME)")
     cv.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    cv.add_argument("--no-val-predictions", action="store_true",
+                    help="skip validation predictions (ensembles): classical folds fit once")  # fmt: skip
     cv.set_defaults(func=cmd_cv)
 
     train = commands.add_parser("train", help="train an experiment's model and save a model directory")

@@ -163,6 +163,28 @@ class FoldResult:
     val: np.ndarray  # probabilities of val_idx from a model that never trained on them
     info: dict[str, Any]
 
+    def save(self, path: Path, key: dict[str, Any]) -> None:
+        """A finished fold, with `key` (what it was run for), so that a resumed run need not refit it."""
+        fields = {"report": self.report, "test": self.test.tolist(), "val_idx": self.val_idx.tolist(),
+                  "val": self.val.tolist(), "info": self.info}  # fmt: skip
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps({"key": key, **fields}))
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: Path, key: dict[str, Any]) -> FoldResult | None:
+        """The fold saved at `path` for the same `key`, or None (none saved, or another run's)."""
+        try:
+            saved = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        if saved.get("key") != key:
+            return None
+        test = np.array(saved["test"])
+        val = np.array(saved["val"]).reshape(len(saved["val_idx"]), test.shape[1])
+        return cls(saved["report"], test, np.array(saved["val_idx"], dtype=int), val, saved["info"])
+
 
 def run_fold(
     experiment: Experiment,
@@ -172,16 +194,20 @@ def run_fold(
     progress: bool,
     augmented: Sequence[FeatureTable] = (),
     resume: bool = False,
+    validation: bool = True,
 ) -> FoldResult:
     """Fit on the fold's training part; score its test speakers once. Validation probabilities
     come too, for choosing ensemble members inside the fold: a network's own (it trained on the
     training part only); for a classical model, whose C search uses the validation speakers, those
-    of a second fit on the training part alone."""
+    of a second fit on the training part alone (skipped when not `validation`: none then)."""
     y = np.asarray(table.manifest.label_indices())
     train_idx, val_idx = validation_part(split, y, experiment.train.seed)
     fitted = fit_model(experiment, table, train_idx, val_idx, fold_dir, progress, augmented, resume)
     probabilities = fitted.predict_proba(table, split.test, y)
     report = classification_report(y[split.test], probabilities.argmax(axis=1), table.manifest.label_order)
+    if experiment.model.is_classical and not validation:
+        nothing = np.empty((0, probabilities.shape[1]))
+        return FoldResult(report, probabilities, val_idx[:0], nothing, fitted.info)
     judge = fitted
     if experiment.model.is_classical:
         judge = fit_model(experiment, table, train_idx, val_idx[:0], None, False, augmented)
@@ -231,12 +257,16 @@ def run_cv(
     jobs: int | None = None,
     cache_dir: str | Path | None = "default",
     resume: bool = False,
+    validation: bool = True,
 ) -> dict[str, Any]:
-    """Run every fold, write `report.json`, `report.md`, plots and per-clip test predictions.
+    """Run every fold, write `report.json`, `report.md`, plots and per-clip test predictions
+    (and validation predictions for ensembles, unless not `validation`: a classical model then
+    skips each fold's second fit).
 
     `resume` picks an interrupted run up from its folds' checkpoints: finished folds return at
     once, the interrupted one continues where its last checkpoint left it, and the results
-    equal the uninterrupted run's (classical folds, quick and deterministic, are refitted).
+    equal the uninterrupted run's (a classical fold is saved when it finishes; an interrupted
+    one is refitted, deterministically).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -263,8 +293,17 @@ def run_cv(
     tested: list[np.ndarray] = []
     predicted: list[np.ndarray] = []
     for split in splits:
-        fold_dir = out / split.name if not experiment.model.is_classical else None
-        result = run_fold(experiment, table, split, fold_dir, progress, augmented, resume)
+        classical = experiment.model.is_classical
+        fold_dir = out / split.name if not classical else None
+        tested_paths = [manifest[int(i)].path for i in split.test]
+        key = {"experiment": experiment.to_dict(), "validation": validation, "test": tested_paths}
+        key = json.loads(json.dumps(key))  # as it reads back
+        saved = out / "folds" / f"{split.name}.json"
+        result = FoldResult.load(saved, key) if classical and resume else None
+        if result is None:
+            result = run_fold(experiment, table, split, fold_dir, progress, augmented, resume, validation)
+            if classical:
+                result.save(saved, key)
         tested.append(np.asarray(split.test))
         predicted.append(result.test.argmax(axis=1))
         folds.append({"fold": split.name, **result.report, **result.info,
@@ -279,7 +318,11 @@ def run_cv(
             report = result.report
             print(f"{experiment.name} {split.name}: UAR {report['uar']:.3f}  WA {report['wa']:.3f}")
     for name, lines in rows.items():  # per clip, per fold: what ensembles are built from
-        (out / f"{name}.jsonl").write_text("".join(line + "\n" for line in lines))
+        path = out / f"{name}.jsonl"
+        if lines or name == "predictions":
+            path.write_text("".join(line + "\n" for line in lines))
+        else:  # no validation predictions: none left from an earlier run either
+            path.unlink(missing_ok=True)
     return write_report(
         experiment,
         manifest,
