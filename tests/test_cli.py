@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from conftest import corpus_root
+from conftest import ROOT_EXAMPLES, corpus_root
 
 from emovox.cli import main
 from emovox.features import FeatureTable
@@ -127,3 +127,28 @@ def test_a_file_without_a_frame_of_sound_is_an_error_line_and_the_others_are_pre
         assert [row.split()[0] for row in captured.out.splitlines()] == good
         reason = "no sound to judge: every 25 ms frame is digital silence"
         assert captured.err == f"emovox: error: {tmp_path / 'click.wav'}: {reason}\n"
+
+
+def test_card_attaches_evaluations_run_after_training_and_leaves_the_weights(
+    tmp_path, capsys, trained_models
+) -> None:
+    import shutil
+
+    from emovox.inference import EmotionPredictor
+
+    model = tmp_path / "mlp"
+    shutil.copytree(trained_models["mlp"], model)
+    weights = (model / "weights.safetensors").read_bytes()
+    assert "Speaker-independent cross-validation" not in (model / "MODEL_CARD.md").read_text()
+    results = ROOT_EXAMPLES.parent / "results"
+    assert main(["card", str(model), "--cv-report", str(results / "runs" / "default" / "report.json"),
+                 "--cross-corpus-report", str(results / "benchmarks" / "seven_corpora.json"),
+                 "--cross-corpus-recipe", "crops"]) == 0  # fmt: skip
+    card = (model / "MODEL_CARD.md").read_text()
+    assert "Speaker-independent cross-validation" in card and "first second" in card
+    assert (model / "weights.safetensors").read_bytes() == weights
+    clip = sorted(ROOT_EXAMPLES.glob("*.flac"))[0]
+    before, after = (EmotionPredictor.load(m).predict(clip) for m in (trained_models["mlp"], model))
+    assert after == before
+    assert main(["card", str(model)]) == 1
+    assert "name a report to attach" in capsys.readouterr().err

@@ -125,6 +125,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from emovox.recipes.train import attach_reports
+
+    if not (args.cv_report or args.cross_corpus_report):
+        raise ConfigError("name a report to attach: --cv-report and/or --cross-corpus-report")
+    attach_reports(args.model, args.cv_report, args.cross_corpus_report, args.cross_corpus_recipe)
+    print(f"{args.model}: model card rewritten ({Path(args.model) / 'MODEL_CARD.md'})")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from emovox.artifact import load_model
     from emovox.artifact.evaluate import evaluate_on_corpus
@@ -312,6 +322,15 @@ SPEAKERS_HELP = (
 LABELS_HELP = "answer among these labels only, e.g. neutral,happy,sad,angry (probabilities renormalised)"
 
 
+def report_args(command: argparse.ArgumentParser) -> None:
+    """The evaluations a model card quotes."""
+    command.add_argument("--cv-report", default=None, help="report.json of `emovox cv` for the model card")
+    command.add_argument("--cross-corpus-report", default=None,
+                         help="benchmarks/seven_corpora.py's JSON, for the model card")  # fmt: skip
+    command.add_argument("--cross-corpus-recipe", default=None,
+                         help="the recipe of that report the model is trained by, e.g. crops")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="emovox", description="Speech emotion recognition: corpora, features, models."
@@ -375,14 +394,15 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train an experiment's model and save a model directory")
     experiment_args(train)
     train.add_argument("--out", required=True, help="model directory to write")
-    train.add_argument("--cv-report", default=None, help="report.json of `emovox cv` for the model card")
-    train.add_argument("--cross-corpus-report", default=None,
-                       help="benchmarks/seven_corpora.py's JSON, for the model card")  # fmt: skip
-    train.add_argument("--cross-corpus-recipe", default=None,
-                       help="the recipe of that report the model is trained by, e.g. crops")  # fmt: skip
+    report_args(train)
     train.add_argument("--checkpoints", default=None, help="folder for resumable checkpoints and epoch log")
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from --checkpoints")
     train.set_defaults(func=cmd_train)
+
+    card = commands.add_parser("card", help="attach evaluations run after training to a model's card")
+    card.add_argument("model", help="model directory (its weights are left as they are)")
+    report_args(card)
+    card.set_defaults(func=cmd_card)
 
     evaluate = commands.add_parser("evaluate", help="score a model directory on a labelled corpus")
     evaluate.add_argument("model", help="model directory")

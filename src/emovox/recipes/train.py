@@ -63,6 +63,27 @@ def leave_one_corpus_out_summary(results_path: str | Path, recipe: str | None) -
                for key in ("uar", "first_second_uar", "adapted_uar")}}  # fmt: skip
 
 
+def attach_reports(
+    model_dir: str | Path,
+    cv_report: str | Path | None = None,
+    cross_corpus_report: str | Path | None = None,
+    cross_corpus_recipe: str | None = None,
+) -> ModelArtifact:
+    """Put evaluations finished after training into a saved model's metadata and card (what
+    `train --cv-report` would have written): the weights are left as they are."""
+    from emovox.artifact import load_model
+
+    artifact = load_model(model_dir)
+    if cv_report:
+        artifact.metadata["cross_validation"] = cv_summary(cv_report)
+    if cross_corpus_report:
+        artifact.metadata["leave_one_corpus_out"] = leave_one_corpus_out_summary(
+            cross_corpus_report, cross_corpus_recipe
+        )
+    artifact.save(model_dir)
+    return artifact
+
+
 def selection(info: dict[str, Any]) -> str:
     """How the saved model was chosen, in words: the epoch (networks) or C (classical models)."""
     if "chosen_c" in info:
