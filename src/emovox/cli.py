@@ -326,9 +326,9 @@ def report_args(command: argparse.ArgumentParser) -> None:
     """The evaluations a model card quotes."""
     command.add_argument("--cv-report", default=None, help="report.json of `emovox cv` for the model card")
     command.add_argument("--cross-corpus-report", default=None,
-                         help="benchmarks/seven_corpora.py's JSON, for the model card")  # fmt: skip
+                         help="benchmarks/seven_corpora.py or multicorpus.py JSON, for the card")  # fmt: skip
     command.add_argument("--cross-corpus-recipe", default=None,
-                         help="the recipe of that report the model is trained by, e.g. crops")  # fmt: skip
+                         help="seven_corpora.py's recipe the model is trained by, e.g. crops")  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

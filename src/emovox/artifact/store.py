@@ -330,27 +330,34 @@ def spoken(languages: list[str]) -> str:
     return " and ".join([", ".join(languages[:-1]), languages[-1]] if len(languages) > 1 else languages)
 
 
+LOCO_COLUMNS = (("uar", "UAR %"), ("wa", "WA %"), ("first_second_uar", "first second %"),
+                ("adapted_uar", "adapted %"))  # fmt: skip
+LOCO_MEANS = {"uar": "on whole clips", "first_second_uar": "on their first second of speech",
+              "adapted_uar": "with each speaker's clips normalising themselves (`--adapt`)"}  # fmt: skip
+
+
 def confidence_section(metadata: dict[str, Any]) -> list[str]:
     """The card's words on corpora never trained on and on how far to trust a probability."""
     lines = []
     loco = metadata.get("leave_one_corpus_out")
     if loco:
+        scored = [(key, title) for key, title in LOCO_COLUMNS if key in loco["corpora"][0]]
+        means = [f"{100 * loco[f'{key}_mean']:.1f} % {LOCO_MEANS[key]}" for key, _ in scored
+                 if f"{key}_mean" in loco]  # fmt: skip
         lines += [
             "",
             "## On corpora it never heard",
             "",
             "The same recipe trained on all corpora but one and tested per file on the one left out "
-            f"(languages, rooms and speakers never heard; `{loco['script']}`): mean UAR "
-            f"{100 * loco['uar_mean']:.1f} % on whole clips, {100 * loco['first_second_uar_mean']:.1f} % "
-            f"on their first second of speech, {100 * loco['adapted_uar_mean']:.1f} % with each speaker's "
-            "clips normalising themselves (`--adapt`). Most frequent prediction and calibration error "
-            "on the whole clips, unadapted:",
+            f"(languages, rooms and speakers never heard; `{loco['script']}`): mean UAR {', '.join(means)}. "
+            "Most frequent prediction and calibration error on the whole clips, unadapted:",
             "",
-            "| held-out corpus | UAR % | first second % | adapted % | most frequent prediction | ECE |",
-            "|---|---:|---:|---:|---|---:|",
-            *(f"| {r['corpus']} | {100 * r['uar']:.1f} | {100 * r['first_second_uar']:.1f} "
-              f"| {100 * r['adapted_uar']:.1f} | {r['top_label']} {100 * r['top_share']:.0f} % "
-              f"| {r['ece']:.3f} |" for r in loco["corpora"]),
+            "| " + " | ".join(["held-out corpus", *(title for _, title in scored),
+                               "most frequent prediction", "ECE"]) + " |",
+            "|---|" + "---:|" * len(scored) + "---|---:|",
+            *("| " + " | ".join([r["corpus"], *(f"{100 * r[key]:.1f}" for key, _ in scored),
+                                f"{r['top_label']} {100 * r['top_share']:.0f} %", f"{r['ece']:.3f}"]) + " |"
+              for r in loco["corpora"]),
         ]  # fmt: skip
     calibration = metadata.get("calibration")
     if calibration:

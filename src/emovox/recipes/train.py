@@ -43,24 +43,35 @@ def cv_summary(report_path: str | Path) -> dict[str, Any]:
     }
 
 
-def leave_one_corpus_out_summary(results_path: str | Path, recipe: str | None) -> dict[str, Any]:
-    """The part of `benchmarks/seven_corpora.py`'s JSON a model card quotes: per held-out corpus,
-    the rows of `recipe` (the one the model was trained by), scored per file: whole clips, their
-    first second of speech, and adapted per speaker."""
+def leave_one_corpus_out_summary(results_path: str | Path, recipe: str | None = None) -> dict[str, Any]:
+    """The part of a leave-one-corpus-out benchmark's JSON a model card quotes, per held-out
+    corpus, scored per file: `benchmarks/seven_corpora.py`'s rows of `recipe` (the one the model
+    was trained by: whole clips, their first second of speech, adapted per speaker), or
+    `benchmarks/multicorpus.py`'s setting chosen on validation corpora (whole and adapted)."""
     results = json.loads(Path(results_path).read_text())
-    recipes = sorted({result["recipe"] for result in results})
-    if recipe not in recipes:
-        raise ConfigError(f"{results_path}: no leave-one-corpus-out results of recipe {recipe!r}; "
-                          f"it holds {', '.join(recipes) or 'none'}")  # fmt: skip
-    rows = [
-        {"corpus": r["held_out"], "uar": r["whole"]["uar"], "first_second_uar": r["first_second"]["uar"],
-         "adapted_uar": r["adapted"]["uar"], "top_label": r["whole"]["top_label"],
-         "top_share": r["whole"]["top_share"], "ece": r["whole"]["ece"]}
-        for r in results if r["recipe"] == recipe
-    ]  # fmt: skip
-    return {"script": "benchmarks/seven_corpora.py", "recipe": recipe, "corpora": rows,
-            **{f"{key}_mean": float(np.mean([r[key] for r in rows]))
-               for key in ("uar", "first_second_uar", "adapted_uar")}}  # fmt: skip
+    if not results:
+        raise ConfigError(f"{results_path}: no leave-one-corpus-out results")
+    if "recipe" in results[0]:
+        recipes = sorted({result["recipe"] for result in results})
+        if recipe not in recipes:
+            raise ConfigError(f"{results_path}: no leave-one-corpus-out results of recipe {recipe!r}; "
+                              f"it holds {', '.join(recipes)}")  # fmt: skip
+        script = "benchmarks/seven_corpora.py"
+        rows = [
+            {"corpus": r["held_out"], "uar": r["whole"]["uar"], "first_second_uar": r["first_second"]["uar"],
+             "adapted_uar": r["adapted"]["uar"], "top_label": r["whole"]["top_label"],
+             "top_share": r["whole"]["top_share"], "ece": r["whole"]["ece"]}
+            for r in results if r["recipe"] == recipe
+        ]  # fmt: skip
+    else:
+        script, rows = "benchmarks/multicorpus.py", []
+        for result in results:
+            chosen = result["settings"][result["chosen"]]
+            rows.append({"corpus": result["held_out"], "uar": chosen["held_out"]["uar"],
+                         "adapted_uar": chosen["adapted"]["uar"], "top_label": chosen["top_label"],
+                         "top_share": chosen["top_share"], "ece": chosen["ece"]})  # fmt: skip
+    means = {f"{key}_mean": float(np.mean([r[key] for r in rows])) for key in rows[0] if key.endswith("uar")}
+    return {"script": script, "recipe": recipe, "corpora": rows, **means}
 
 
 def attach_reports(
