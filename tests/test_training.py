@@ -208,5 +208,7 @@ def test_the_model_card_quotes_the_leave_one_corpus_out_rows_of_its_own_recipe()
     assert summary["adapted_uar_mean"] == pytest.approx(np.mean([r["adapted"]["uar"] for r in runs]))
     six = leave_one_corpus_out_summary(report.with_name("multicorpus.json"))  # its chosen settings
     assert len(six["corpora"]) == 6 and "first_second_uar_mean" not in six and six["adapted_uar_mean"] > 0
+    with pytest.raises(ConfigError, match="holds no recipes"):
+        leave_one_corpus_out_summary(report.with_name("multicorpus.json"), "crops")
     with pytest.raises(ConfigError, match=r"results of recipe 'none'; it holds bundled, crops"):
         leave_one_corpus_out_summary(report, "none")

@@ -63,12 +63,15 @@ def leave_one_corpus_out_summary(results_path: str | Path, recipe: str | None = 
              "top_share": r["whole"]["top_share"], "ece": r["whole"]["ece"]}
             for r in results if r["recipe"] == recipe
         ]  # fmt: skip
+    elif recipe is not None:
+        raise ConfigError(f"{results_path}: holds no recipes (benchmarks/multicorpus.py's); drop {recipe!r}")
     else:
         script, rows = "benchmarks/multicorpus.py", []
         for result in results:
             chosen = result["settings"][result["chosen"]]
             rows.append({"corpus": result["held_out"], "uar": chosen["held_out"]["uar"],
-                         "adapted_uar": chosen["adapted"]["uar"], "top_label": chosen["top_label"],
+                         "wa": chosen["held_out"]["wa"], "adapted_uar": chosen["adapted"]["uar"],
+                         "top_label": chosen["top_label"],
                          "top_share": chosen["top_share"], "ece": chosen["ece"]})  # fmt: skip
     means = {f"{key}_mean": float(np.mean([r[key] for r in rows])) for key in rows[0] if key.endswith("uar")}
     return {"script": script, "recipe": recipe, "corpora": rows, **means}
