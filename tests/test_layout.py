@@ -79,7 +79,8 @@ def test_the_artifact_layer_holds_the_format_not_training() -> None:
 
 def test_results_explain_themselves() -> None:
     """results/ holds an index and three folders; each benchmark table sits beside its script's
-    name and says which script wrote it; each run folder is a cross-validation report."""
+    name and says which script wrote it; each run folder is a cross-validation report, or the
+    folds of one still in progress."""
     results = PACKAGE.parents[1] / "results"
     assert sorted(p.name for p in results.iterdir()) == ["README.md", "benchmarks", "examples", "runs"]
     for table in (results / "benchmarks").glob("*.md"):
@@ -87,4 +88,5 @@ def test_results_explain_themselves() -> None:
         assert written_by in (f"<!-- written by benchmarks/{table.stem}.py -->",
                               f"<!-- written by scripts/{table.stem}.py -->"), table.name  # fmt: skip
     runs = [p for p in (results / "runs").iterdir() if p.is_dir()]
-    assert len(runs) > 50 and all((run / "report.json").is_file() for run in runs)
+    reported = [(run / "report.json").is_file() or any(run.glob("folds/*.json")) for run in runs]
+    assert len(runs) > 50 and all(reported)
