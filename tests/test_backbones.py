@@ -365,7 +365,7 @@ SPEAKER_REFERENCE = (
 )  # scripts/make_speaker_reference.py
 
 
-def test_the_front_ends_are_librosas_bit_for_bit_without_importing_it() -> None:
+def test_the_front_ends_are_librosas_without_importing_it() -> None:
     """Whisper's filterbank equals librosa's exactly and the speaker's mel frames to float32
     rounding (what the graphs and the bundled model were made with: the frames' sums over
     frequencies run in another order in each, and on another CPU's matrix kernels the last bits
