@@ -292,8 +292,8 @@ def run_cv(
 
     tested: list[np.ndarray] = []
     predicted: list[np.ndarray] = []
+    classical = experiment.model.is_classical
     for split in splits:
-        classical = experiment.model.is_classical
         fold_dir = out / split.name if not classical else None
         tested_paths = [manifest[int(i)].path for i in split.test]
         key = {"experiment": experiment.to_dict(), "validation": validation, "test": tested_paths}

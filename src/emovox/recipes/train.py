@@ -77,6 +77,20 @@ def leave_one_corpus_out_summary(results_path: str | Path, recipe: str | None = 
     return {"script": script, "recipe": recipe, "corpora": rows, **means}
 
 
+def report_metadata(
+    cv_report: str | Path | None, cross_corpus_report: str | Path | None, cross_corpus_recipe: str | None
+) -> dict[str, Any]:
+    """The metadata entries a model card quotes from the reports given (none for those not)."""
+    metadata: dict[str, Any] = {}
+    if cv_report:
+        metadata["cross_validation"] = cv_summary(cv_report)
+    if cross_corpus_report:
+        metadata["leave_one_corpus_out"] = leave_one_corpus_out_summary(
+            cross_corpus_report, cross_corpus_recipe
+        )
+    return metadata
+
+
 def attach_reports(
     model_dir: str | Path,
     cv_report: str | Path | None = None,
@@ -88,12 +102,7 @@ def attach_reports(
     from emovox.artifact import load_model
 
     artifact = load_model(model_dir)
-    if cv_report:
-        artifact.metadata["cross_validation"] = cv_summary(cv_report)
-    if cross_corpus_report:
-        artifact.metadata["leave_one_corpus_out"] = leave_one_corpus_out_summary(
-            cross_corpus_report, cross_corpus_recipe
-        )
+    artifact.metadata |= report_metadata(cv_report, cross_corpus_report, cross_corpus_recipe)
     artifact.save(model_dir)
     return artifact
 
@@ -154,12 +163,7 @@ def train_and_save(
                else "speaker-grouped folds)"),
             **fitted.info["calibration"],
         }  # fmt: skip
-    if cv_report:
-        metadata["cross_validation"] = cv_summary(cv_report)
-    if cross_corpus_report:
-        metadata["leave_one_corpus_out"] = leave_one_corpus_out_summary(
-            cross_corpus_report, cross_corpus_recipe
-        )
+    metadata |= report_metadata(cv_report, cross_corpus_report, cross_corpus_recipe)
     artifact = ModelArtifact(
         model=to_arrays(fitted.model) if experiment.model.is_classical else fitted.model,
         model_name=experiment.model.name,
