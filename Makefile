@@ -16,9 +16,10 @@ serve:  ## the service and web page on http://127.0.0.1:8000
 	$(VENV)/bin/emovox serve
 
 default-model:  ## re-train the bundled model (cross-validation for its card, then all speakers) and its live twin
-	$(VENV)/bin/emovox cv configs/default.toml --out results/runs/default
+	$(VENV)/bin/emovox cv configs/default.toml --no-val-predictions --out results/runs/default
 	$(VENV)/bin/emovox train configs/default.toml --cv-report results/runs/default/report.json \
-		--cross-corpus-report results/benchmarks/multicorpus.json --out src/emovox/bundled/default
+		--cross-corpus-report results/benchmarks/seven_corpora.json --cross-corpus-recipe crops \
+		--out src/emovox/bundled/default
 	$(VENV)/bin/emovox train configs/default_live.toml --out src/emovox/bundled/default/live
 
 benchmarks:  ## speed and accuracy figures of the README (long: hours for the accuracy table)

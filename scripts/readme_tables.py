@@ -47,6 +47,9 @@ def main() -> int:
     stale = []
     for path in documents():
         current = path.read_text()
+        starts, ends = current.count("<!-- include: "), current.count("<!-- end include -->")
+        if starts != ends:  # a lost marker silently swallows, or never refreshes, the page's text
+            raise SystemExit(f"{path.relative_to(ROOT)}: {starts} include markers, {ends} end markers")
         wanted = render(current)
         if wanted == current:
             continue
