@@ -6,10 +6,11 @@ heard, and how fast.
 
 Reads results/runs/default/report.json (speaker-independent folds over the seven training corpora),
 results/benchmarks/seven_corpora.json (each corpus held out in turn, per file, whole and cut to the
-first second of speech, without and with per-speaker adaptation: the bundled model's recipe,
-`crops`), results/benchmarks/conversations.json (turn UAR of conversations) and the speed
-tables of benchmarks/inference.py, benchmarks/live_capacity.py and benchmarks/conversations.py;
-writes results/benchmarks/headline.md. `--check` fails when that file is out of date (the tests run it).
+first second of speech, without and with per-speaker adaptation: the rows of the recipe the
+bundled model's metadata names), results/benchmarks/conversations.json (turn UAR of
+conversations) and the speed tables of benchmarks/inference.py, benchmarks/live_capacity.py and
+benchmarks/conversations.py; writes results/benchmarks/headline.md. `--check` fails when that
+file is out of date (the tests run it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-RECIPE = "crops"  # the bundled model's recipe among benchmarks/seven_corpora.py's (configs/default.toml)
+BUNDLED = ROOT / "src" / "emovox" / "bundled" / "default" / "metadata.json"
 OUT = RESULTS / "benchmarks" / "headline.md"
 
 
@@ -43,7 +44,8 @@ def served_streams(path: Path) -> int:
 def render() -> str:
     report = json.loads((RESULTS / "runs" / "default" / "report.json").read_text())
     runs = json.loads((RESULTS / "benchmarks" / "seven_corpora.json").read_text())
-    held_out = [run for run in runs if run["recipe"] == RECIPE]
+    recipe = json.loads(BUNDLED.read_text())["leave_one_corpus_out"]["recipe"]  # set by `emovox card`
+    held_out = [run for run in runs if run["recipe"] == recipe]
     per_file, first_second, adapted = (
         100 * sum(run[part]["uar"] for run in held_out) / len(held_out)
         for part in ("whole", "first_second", "adapted")
