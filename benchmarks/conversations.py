@@ -154,7 +154,6 @@ def speaker_table(result: dict) -> str:
     rows = result["rows"]
     chosen = best_threshold(rows, CORPORA)
     lines = [
-        f"Machine: {describe_machine()}",
         f"Diarisation error rate (%), collar {COLLAR} s, {PER_SETTING} conversations per cell. `auto`: the "
         "threshold chosen leaving the corpus out (the lowest mean DER of the other six corpora, every "
         f"setting; over all seven: {chosen:g}, the shipped default is {DiarisationConfig().threshold:g}), "
@@ -238,7 +237,6 @@ def speech_scores(data: Path) -> dict:
 def speech_table(result: dict) -> str:
     keys = sorted({tuple(k.split("|")[1:]) for k in result}, key=lambda k: (k[0], k[1]))
     lines = [
-        f"Machine: {describe_machine()}",
         f"Finding speech in 2-speaker conversations in a room with noise at 10-20 dB SNR, {PER_SETTING} per "
         f"corpus, with and without music, tones and noise bursts in the pauses: detection error rate "
         f"(missed + false alarm, %, collar {COLLAR} s) and the DER of speaker turns (2 speakers given) "
@@ -317,7 +315,6 @@ EMOTION_COLUMNS = ("alone", "none", "per speaker", "whole recording")
 
 def emotion_table(results: list[dict]) -> str:
     lines = [
-        f"Machine: {describe_machine()}",
         "Leave one corpus out, turn-level UAR (%) over 2-speaker conversations of the held-out corpus's "
         "speakers (speakers found, 2 given), against the same clips predicted one by one without "
         "adaptation (see the script).",
@@ -375,7 +372,6 @@ def timing_scores(data: Path) -> dict:
 
 def timing_table(result: dict) -> str:
     return "\n".join([
-        f"Machine: {describe_machine()}",
         f"A {result['audio_seconds'] / 60:.0f}-minute two-speaker recording (RAVDESS actors in turns), "
         "the bundled model's timeline with 2 speakers, one thread:",
         "",
@@ -417,8 +413,9 @@ def main() -> None:
             else:
                 result = timing_scores(args.data)
             stored = json.loads(args.json.read_text()) if args.json.is_file() else {}  # parts run apart
+            machines = {**stored.get("machines", {}), part: describe_machine()}
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps({**stored, part: result}, indent=1))
+            args.json.write_text(json.dumps({**stored, part: result, "machines": machines}, indent=1))
     stored = json.loads(args.json.read_text()) if args.json.is_file() else {}
     writers = {
         "speakers": speaker_table,
@@ -428,7 +425,11 @@ def main() -> None:
     }
     titles = {"speakers": "Speaker turns", "speech": "Finding speech", "emotion": "Emotions per turn",
               "timing": "Speed"}  # fmt: skip
-    text = "\n\n".join(f"### {titles[p]}\n\n{writers[p](stored[p])}" for p in PARTS if p in stored)
+    text = "\n\n".join(
+        f"### {titles[p]}\n\nMachine: {stored['machines'][p]}\n{writers[p](stored[p])}"
+        for p in PARTS
+        if p in stored
+    )
     publish(text, args.out, __file__)
 
 
