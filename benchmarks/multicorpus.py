@@ -37,7 +37,7 @@ from publish import publish
 
 from emovox.augment import AugmentedCopy, WaveformAugment
 from emovox.corpora import read_corpus, to_shared
-from emovox.evaluation.report import _pyplot
+from emovox.evaluation.report import plot_reliability
 from emovox.features import Level, extract, get_extractor
 from emovox.inference.adaptation import Adaptation
 from emovox.machine import describe_machine
@@ -237,28 +237,17 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def plot_reliability(results: list[dict], path: Path) -> None:
-    """Accuracy against confidence per held-out corpus, before and after temperature scaling."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6), sharey=True)
-    panels = ((axes[0], "reliability_raw", "raw"), (axes[1], "reliability", "temperature-scaled"))
-    for ax, key, title in panels:
-        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
-        for r in sorted(results, key=lambda r: SIX.index(r["held_out"])):
-            s = r["settings"][r["chosen"]]
-            bins = s[key]
-            rows = zip(bins["confidence"], bins["accuracy"], bins["share"], strict=True)
-            points = [(c, a) for c, a, share in rows if share > 0]
-            ece = s["ece_raw" if key == "reliability_raw" else "ece"]
-            ax.plot(*zip(*points, strict=True), marker="o", label=f"{r['held_out']} (ECE {ece:.3f})")
-        ax.set(title=f"held-out corpora, {title}", xlabel="confidence (top probability)")
-        ax.set(xlim=(0, 1), ylim=(0, 1))
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("accuracy")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+PANELS = (("reliability_raw", "ece_raw", "raw"), ("reliability", "ece", "temperature-scaled"))
+
+
+def reliability_panels(results: list[dict]) -> dict:
+    """Held-out corpora's reliability, before and after temperature scaling (`plot_reliability`)."""
+    ordered = sorted(results, key=lambda r: SIX.index(r["held_out"]))
+    chosen = [(r["held_out"], r["settings"][r["chosen"]]) for r in ordered]
+    return {
+        f"held-out corpora, {title}": {name: (s[key], s[ece]) for name, s in chosen}
+        for key, ece, title in PANELS
+    }
 
 
 def main() -> None:
@@ -280,7 +269,7 @@ def main() -> None:
             done.sort(key=lambda r: SIX.index(r["held_out"]))
             results_path.parent.mkdir(parents=True, exist_ok=True)
             results_path.write_text(json.dumps(done, indent=1))
-    plot_reliability(done, args.out.with_name("reliability.png"))
+    plot_reliability(reliability_panels(done), args.out.with_name("reliability.png"))
     publish(table(done), args.out, __file__)
 
 

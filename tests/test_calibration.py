@@ -117,6 +117,16 @@ def test_c_chosen_leaving_corpora_out_gives_a_temperature() -> None:
     assert result.calibration["ece_after"] <= result.calibration["ece_before"] + 1e-6
     with pytest.raises(ConfigError, match="3 training corpora"):
         fit_classical("logreg", x[:120], y[:120], corpora[:120], corpora=corpora[:120], by_corpus=True)
+    given = fit_classical("logreg", x, y, speakers, corpora=corpora, balance="corpus_class", by_corpus=True,
+                          grid=(result.chosen_c,))  # fmt: skip
+    assert list(given.cv_uar_by_c) == [result.chosen_c]
+    assert given.temperature == pytest.approx(result.temperature)
+    held = given.held_out_probabilities  # each corpus's rows predicted by a model that did not see it
+    assert held.shape == (180, 3) and np.allclose(held.sum(axis=1), 1)
+    assert given.temperature == pytest.approx(fit_temperature(held, y), rel=1e-3)
+    for bad in ((), (0.0,), (1.0, -1.0)):
+        with pytest.raises(ConfigError, match="positive C"):
+            fit_classical("logreg", x, y, speakers, corpora=corpora, by_corpus=True, grid=bad)
 
 
 def test_multi_corpus_settings_are_checked() -> None:

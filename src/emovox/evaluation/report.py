@@ -154,3 +154,23 @@ def plot_curves(folds: list[dict[str, Any]], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_reliability(panels: dict[str, dict[str, tuple[dict[str, list[float]], float]]], path: Path) -> None:
+    """Accuracy against confidence, one panel per title, one curve per name: `panels[title][name]`
+    is (`training.calibration.reliability`'s bins, ECE)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4.6), sharey=True, squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels.items(), strict=True):
+        ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--")
+        for name, (bins, ece) in curves.items():
+            rows = zip(bins["confidence"], bins["accuracy"], bins["share"], strict=True)
+            points = [(c, a) for c, a, share in rows if share > 0]
+            ax.plot(*zip(*points, strict=True), marker="o", label=f"{name} (ECE {ece:.3f})")
+        ax.set(title=title, xlabel="confidence (top probability)", xlim=(0, 1), ylim=(0, 1))
+        ax.legend(fontsize=8)
+    axes[0][0].set_ylabel("accuracy")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -39,6 +39,9 @@ class ClassicalResult:
     # fitted on the chosen C's held-out-group predictions (logistic regression; 1.0 for the SVM)
     temperature: float = 1.0
     calibration: dict[str, float] = field(default_factory=dict)
+    # logistic regression: the chosen C's held-out-group probabilities of x's rows (what the
+    # temperature was fitted on), for calibration studies; None for the SVM
+    held_out_probabilities: np.ndarray | None = None
 
 
 BALANCES = ("class", "corpus_class")
@@ -94,6 +97,7 @@ def fit_classical(
     corpora: np.ndarray | None = None,
     balance: str = "class",
     by_corpus: bool = False,
+    grid: tuple[float, ...] | None = None,
 ) -> ClassicalResult:
     """Choose C by mean UAR over grouped folds of the training data, then refit on all.
 
@@ -103,7 +107,8 @@ def fit_classical(
     `by_corpus`, which chooses C leaving one training corpus out at a time (each judged among
     its own labels) rather than by speaker-grouped folds: the choice then favours a model that
     travels to a corpus it did not train on. Logistic regression's temperature is fitted on the
-    chosen C's held-out predictions (see `emovox.training.calibration`).
+    chosen C's held-out predictions (see `emovox.training.calibration`). `grid`: the C values to
+    try, instead of the model's own (one value: C given, its held-out predictions still made).
     """
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
@@ -136,7 +141,9 @@ def fit_classical(
     n_classes = int(np.concatenate([y, ey]).max()) + 1
     scores: dict[float, float] = {}
     held_out: dict[float, np.ndarray] = {}
-    for c in (CORPUS_GRIDS if by_corpus else GRIDS)[name]:
+    if grid is not None and (not grid or min(grid) <= 0):
+        raise ConfigError(f"grid must hold positive C values, got {grid!r}")
+    for c in grid or (CORPUS_GRIDS if by_corpus else GRIDS)[name]:
         fold_scores = []
         probabilities = np.zeros((len(y), n_classes))
         for train, test in splitter.split(x, y, groups):
@@ -173,7 +180,7 @@ def fit_classical(
         "ece_before": expected_calibration_error(held_out[best], y),
         "ece_after": expected_calibration_error(with_temperature(held_out[best], temperature), y),
     }
-    return ClassicalResult(final, best, scores, temperature, calibration)
+    return ClassicalResult(final, best, scores, temperature, calibration, held_out[best])
 
 
 class LogisticModel:
