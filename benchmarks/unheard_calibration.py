@@ -49,22 +49,19 @@ import time
 from pathlib import Path
 
 import numpy as np
-from cross_corpus import most_predicted
 from multicorpus import per_speaker
 from publish import publish
-from seven_corpora import CHANNEL, CROPS, SEVEN, load, rows_for, training_labels
+from seven_corpora import CHANNEL, CROPS, SEVEN, load, rows_for, scores, training_labels
 
 from emovox.evaluation.report import plot_reliability
 from emovox.machine import describe_machine
 from emovox.models.classical import among_present, fit_classical
 from emovox.training.calibration import (
     TEMPERATURE_RANGE,
-    expected_calibration_error,
     negative_log_likelihood,
     reliability,
     with_temperature,
 )
-from emovox.training.metrics import classification_report
 from emovox.training.scaler import Standardizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,14 +121,6 @@ def save(held_out: str, arrays: dict) -> None:
     np.savez_compressed(OUT / f"{held_out}.npz", **small)
 
 
-def tempered(probabilities: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
-    """Each row softened by its own temperature."""
-    logits = np.log(np.clip(probabilities, 1e-12, 1.0)) / temperatures[:, None]
-    logits -= logits.max(axis=1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(axis=1, keepdims=True)
-
-
 def fit_novelty_temperature(
     probabilities: np.ndarray, y: np.ndarray, novelty: np.ndarray
 ) -> tuple[float, float]:
@@ -141,7 +130,9 @@ def fit_novelty_temperature(
     centre = float(np.median(novelty))
 
     def loss(ab: np.ndarray) -> float:
-        return negative_log_likelihood(tempered(probabilities, np.exp(ab[0] + ab[1] * (novelty - centre))), y)
+        return negative_log_likelihood(
+            with_temperature(probabilities, np.exp(ab[0] + ab[1] * (novelty - centre))), y
+        )
 
     a, b = minimize(loss, np.zeros(2), method="Nelder-Mead").x
     return float(a - b * centre), float(b)
@@ -159,16 +150,6 @@ def prior_corrected(probabilities: np.ndarray, rounds: int = 100) -> np.ndarray:
             break
         priors = updated
     return weighted
-
-
-def scored(probabilities: np.ndarray, y: np.ndarray, labels: list[str]) -> dict:
-    predicted = probabilities.argmax(axis=1)
-    return {
-        "uar": classification_report(y, predicted, labels)["uar"],
-        **most_predicted(y, predicted, labels),
-        "ece": expected_calibration_error(probabilities, y),
-        "bins": reliability(probabilities, y),
-    }
 
 
 def cross_temperature(runs: list[tuple[np.ndarray, np.ndarray]]) -> float:
@@ -214,7 +195,7 @@ def study(run: dict, others: list[dict]) -> dict:
     crossed = {kind: cross_temperature([(o[kind], o["y"]) for o in others]) for kind in ("whole", "adapted")}
     out = {
         "temperature": with_temperature(run["whole"], temperature),
-        "novelty temperature": tempered(run["whole"], np.exp(a + b * run["novelty"])),
+        "novelty temperature": with_temperature(run["whole"], np.exp(a + b * run["novelty"])),
         "prior correction": prior_corrected(with_temperature(run["whole"], temperature)),
         "temperature of other held-out runs": with_temperature(run["whole"], crossed["whole"]),
         "adapted per speaker": with_temperature(run["adapted"], temperature),
@@ -223,8 +204,10 @@ def study(run: dict, others: list[dict]) -> dict:
         ),
         "adapted as one set-up": with_temperature(run["adapted_all"], temperature),
     }
-    scores = {k: scored(among_present(p, y), y, labels) for k, p in out.items()}
-    return {"a": a, "b": b, "inner_temperature": temperature, "crossed": crossed, **scores}
+    scored = {  # `out` is tempered already: scored at T = 1
+        k: {**scores(p, y, labels, 1.0), "bins": reliability(among_present(p, y), y)} for k, p in out.items()
+    }
+    return {"a": a, "b": b, "inner_temperature": temperature, "crossed": crossed, **scored}
 
 
 def table(studies: dict[str, dict], machines: set[str]) -> str:
@@ -272,9 +255,8 @@ def main() -> None:
         loaded = load(args.data, args.jobs)
         for held_out in args.held_out:
             save(held_out, collect(held_out, loaded, chosen[held_out]))
-    runs = {held_out: dict(np.load(OUT / f"{held_out}.npz")) for held_out in SEVEN
+    runs = {held_out: as_float64(dict(np.load(OUT / f"{held_out}.npz"))) for held_out in SEVEN
             if (OUT / f"{held_out}.npz").is_file()}  # fmt: skip
-    runs = {held_out: as_float64(run) for held_out, run in runs.items()}
     studies = {h: study(run, [r for k, r in runs.items() if k != h]) for h, run in runs.items()}
     plot_reliability({f"held-out corpora, {m}": {h: (r[m]["bins"], r[m]["ece"]) for h, r in studies.items()}
                       for m in PLOTTED}, OUT.with_suffix(".png"))  # fmt: skip

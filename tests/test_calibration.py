@@ -50,6 +50,9 @@ def test_temperature_undoes_overconfidence_and_keeps_every_decision() -> None:
     assert expected_calibration_error(softmax(z), y) < 0.03
     np.testing.assert_allclose(with_temperature(softmax(z), 2.0), softmax(z / 2), atol=1e-9)
     np.testing.assert_array_equal(with_temperature(fixed, 1.0), fixed)
+    per_row = np.where(np.arange(len(z)) % 2, 2.0, 0.5)  # one temperature per row
+    expected = softmax(z / per_row[:, None])
+    np.testing.assert_allclose(with_temperature(softmax(z), per_row), expected, atol=1e-9)
 
 
 def test_reliability_bins_add_up() -> None:

@@ -23,12 +23,14 @@ TEMPERATURE_RANGE = (0.05, 20.0)
 UNCERTAIN_BELOW = 0.5
 
 
-def with_temperature(probabilities: np.ndarray, temperature: float) -> np.ndarray:
-    """Rows of probabilities softened (T > 1) or sharpened (T < 1); T = 1 returns them as given."""
+def with_temperature(probabilities: np.ndarray, temperature: float | np.ndarray) -> np.ndarray:
+    """Rows of probabilities softened (T > 1) or sharpened (T < 1); T = 1 returns them as given.
+    `temperature`: one for every row, or one per row."""
     p = np.asarray(probabilities, dtype=np.float64)
-    if temperature == 1.0:
+    t = np.asarray(temperature, dtype=np.float64)
+    if np.all(t == 1.0):
         return p
-    logits = np.log(np.clip(p, 1e-12, 1.0)) / temperature
+    logits = np.log(np.clip(p, 1e-12, 1.0)) / (t[..., None] if t.ndim else t)
     logits -= logits.max(axis=-1, keepdims=True)
     out = np.exp(logits)
     return out / out.sum(axis=-1, keepdims=True)
