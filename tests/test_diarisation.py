@@ -17,7 +17,14 @@ from emovox.cli import main
 from emovox.corpora.conversations import Clip, ConversationConfig, make_conversation, speech_extent
 from emovox.errors import ConfigError
 from emovox.inference import EmotionPredictor
-from emovox.inference.diarisation import DiarisationConfig, diarise, parse_speakers, windows_in
+from emovox.inference.diarisation import (
+    DiarisationConfig,
+    diarise,
+    parse_speakers,
+    turns_of,
+    voices,
+    windows_in,
+)
 from emovox.inference.result import speaker_summary
 from emovox.inference.segments import SegmentConfig, speech_segments
 from tests.conftest import ROOT_EXAMPLES, voiced_signal
@@ -118,6 +125,15 @@ def test_two_actors_in_turns_are_told_apart() -> None:
     assert {t.speaker for t in turns} == {"S1", "S2"} and turns[0].speaker == "S1"
     assert [speaker_of(turns, a, b) for a, b in clips] == ACTORS
     assert all(a.end <= b.start for a, b in itertools.pairwise(turns))  # in order, no overlap
+
+
+def test_voices_read_once_give_the_turns_of_any_grouping_that_keeps_their_windows() -> None:
+    signal = long_signal()
+    heard = voices(signal, 16_000)
+    assert heard.vectors.shape == (len(heard.spans), 192)
+    assert turns_of(heard, DiarisationConfig(2)) == diarise(signal, 16_000, DiarisationConfig(2))
+    with pytest.raises(ConfigError, match=r"read in 1\.5 s windows every 1\.0 s"):
+        turns_of(heard, DiarisationConfig(2, hop=0.5))
 
 
 def test_hours_of_windows_are_grouped_from_a_sample(monkeypatch) -> None:

@@ -9,9 +9,9 @@ scripts/convert_backbones.py for the shipped folders or on first use for others)
   7 bits every x86-64 kernel sums exactly (the convolutions and norms stay float32);
 - the speaker encoder, `float32`: `mels` (1, frames, bands) -> `states` (layers, 1, frames, hidden);
   and `stream`, the same carried on from a previous stretch's LSTM states: `mels`, `h`, `c`
-  (layers, 1, hidden) -> `states`, `h_out`, `c_out` (see `SpeakerCarriedStates`); and `embed`,
-  Resemblyzer's d-vectors of many windows at once: `mels` (windows, frames, bands) ->
-  `embeddings` (windows, embedding).
+  (layers, 1, hidden) -> `states`, `h_out`, `c_out` (see `SpeakerCarriedStates`);
+- CAM++'s speaker-verification graph (`voiceprint`, float32), made from its checkpoint rather
+  than from shipped weights: `fbank` (windows, frames, 80) -> `embedding` (windows, 192).
 
 Re-running the recipe on the same weights writes the same bytes (tested)."""
 
@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from emovox.backbones.config import N_FFT, Precision
-from emovox.backbones.graphs import EMBED, GRAPHS, STREAM, graph_entry, graph_file
-from emovox.backbones.speaker import SpeakerCarriedStates, SpeakerEmbeddings, SpeakerEncoder, SpeakerStates
+from emovox.backbones.graphs import GRAPHS, STREAM, graph_entry, graph_file
+from emovox.backbones.speaker import SpeakerCarriedStates, SpeakerEncoder, SpeakerStates
 from emovox.backbones.weights import MANIFEST_FILE, WeightsError, read_json
 from emovox.backbones.whisper import LogMel, WhisperEncoder
 from emovox.filelock import unique_temporary
@@ -105,17 +105,25 @@ def build(backbone: str, name: str, folder: Path, path: Path) -> None:
         _export(SpeakerCarriedStates(encoder), (torch.zeros(1, 100, encoder.config.mel_bands), state, state),
                 path, (("mels", "h", "c"), ("states", "h_out", "c_out")),
                 {"mels": {1: "frames"}, "states": {2: "frames"}})  # fmt: skip
-    elif backbone == "speaker" and name == EMBED:
-        encoder = SpeakerEncoder.load(folder)
-        _export(
-            SpeakerEmbeddings(encoder),
-            torch.zeros(2, 100, encoder.config.mel_bands),
-            path,
-            ("mels", "embeddings"),
-            {"mels": {0: "windows", 1: "frames"}, "embeddings": {0: "windows"}},
-        )
     else:
         raise WeightsError(f"no {name} graph for the {backbone} encoder")
+
+
+VOICEPRINT_GRAPH = "campplus.onnx"
+
+
+def voiceprint_from_campplus(checkpoint: Path, folder: Path) -> Path:
+    """CAM++'s checkpoint (a state dict, read with `weights_only`: tensors only) exported to
+    `folder`/campplus.onnx; the path."""
+    from emovox.backbones.campplus import CamPlusPlus
+
+    model = CamPlusPlus()
+    model.load_state_dict(torch.load(checkpoint, map_location="cpu", weights_only=True))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / VOICEPRINT_GRAPH
+    _export(model, torch.zeros(2, 150, 80), path, ("fbank", "embedding"),
+            {"fbank": {0: "windows", 1: "frames"}, "embedding": {0: "windows"}})  # fmt: skip
+    return path
 
 
 def ship_graphs(backbone: str, folder: Path, names: tuple[str, ...]) -> None:

@@ -1,9 +1,11 @@
 """What each encoder hears: Whisper's mel filterbank (its log-mel front end is part of the ONNX
-graphs, see `emovox.backbones.whisper.LogMel`) and Resemblyzer's mel power frames, in numpy.
+graphs, see `emovox.backbones.whisper.LogMel`), Resemblyzer's mel power frames and CAM++'s Kaldi
+log filterbank, in numpy.
 
-Both are librosa's computations step for step, bit for bit (tested against librosa), without
-importing librosa: its first import in a new environment compiles numba kernels for about 20 s,
-which every fresh install's first prediction would pay.
+The first two are librosa's computations step for step, bit for bit (tested against librosa),
+without importing librosa: its first import in a new environment compiles numba kernels for about
+20 s, which every fresh install's first prediction would pay. The third follows Kaldi's
+`compute-fbank-feats` defaults, as CAM++ was trained on them.
 """
 
 from __future__ import annotations
@@ -52,6 +54,51 @@ def mono(signal: np.ndarray) -> np.ndarray:
     if signal.ndim != 1:
         raise FeatureError(f"expected a mono signal, got shape {signal.shape}")
     return signal.astype(np.float32, copy=False)
+
+
+@lru_cache(maxsize=2)
+def kaldi_mel_filters(
+    bands: int, n_fft: int = 512, sample_rate: int = SAMPLE_RATE, low: float = 20.0
+) -> np.ndarray:
+    """(n_fft//2+1, bands) Kaldi's triangular filters: equally spaced on its mel scale
+    (1127 ln(1 + f/700)) from `low` to Nyquist, triangles drawn in mel, none on the Nyquist bin."""
+
+    def to_mel(hz: np.ndarray | float) -> np.ndarray:
+        return 1127.0 * np.log1p(np.asarray(hz, np.float64) / 700.0)
+
+    edges = np.linspace(to_mel(low), to_mel(sample_rate / 2), bands + 2)
+    bins = to_mel(np.arange(n_fft // 2) * sample_rate / n_fft)
+    left, centre, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    triangles = np.maximum(
+        0.0, np.minimum((bins - left) / (centre - left), (right - bins) / (right - centre))
+    )
+    return np.pad(triangles, ((0, 0), (0, 1))).T.astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def povey_window(length: int = N_FFT) -> np.ndarray:
+    """Kaldi's default window: a symmetric Hann window to the power 0.85."""
+    return ((0.5 - 0.5 * np.cos(2 * np.pi * np.arange(length) / (length - 1))) ** 0.85).astype(np.float32)
+
+
+def kaldi_fbank(signal: np.ndarray, bands: int = 80) -> np.ndarray:
+    """(frames, bands) float32 log mel filterbank as Kaldi computes it by default: 25 ms frames every
+    10 ms inside the signal (no padding: 1 + (len - 400) // 160 frames), each with its mean taken
+    out, pre-emphasised (0.97), Povey-windowed, zero-padded to 512 points; power spectrum, Kaldi's
+    mel filters from 20 Hz, log floored at float32's epsilon."""
+    samples = mono(signal)
+    if len(samples) < N_FFT:
+        return np.zeros((0, bands), np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(samples, N_FFT)[::HOP]
+    window, filters = povey_window(), kaldi_mel_filters(bands)
+
+    def fbank(block: np.ndarray) -> np.ndarray:
+        block = block - block.mean(axis=1, keepdims=True)
+        block = np.concatenate([block[:, :1] * (1 - 0.97), block[:, 1:] - 0.97 * block[:, :-1]], axis=1)
+        power = np.abs(np.fft.rfft(block * window, n=512, axis=-1)) ** 2
+        return np.log(np.maximum(power @ filters, np.finfo(np.float32).eps))
+
+    return np.concatenate([fbank(frames[i : i + MEL_BLOCK]) for i in range(0, len(frames), MEL_BLOCK)])
 
 
 def speaker_mel(signal: np.ndarray, bands: int = 40) -> np.ndarray:

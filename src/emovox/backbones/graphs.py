@@ -13,7 +13,6 @@ from emovox.backbones.weights import sha256_of
 RECIPE = 2  # bump when emovox.backbones.export makes other graphs: older ones are then not used
 GRAPHS = "graphs"  # the manifest's field listing shipped graphs by name
 STREAM = "stream"  # the speaker encoder's graph that carries its LSTM states from call to call
-EMBED = "embed"  # the speaker encoder's graph of d-vectors, many windows per call
 
 
 def graph_file(name: str) -> str:

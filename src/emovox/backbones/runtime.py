@@ -4,19 +4,42 @@ found by `emovox.backbones.graph_cache`."""
 
 from __future__ import annotations
 
+import functools
+import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from emovox.backbones.config import Precision, SpeakerConfig, WhisperConfig
 from emovox.backbones.frontends import mono, speaker_mel, windowed_states
 from emovox.backbones.graph_cache import graph_path
-from emovox.backbones.graphs import EMBED, STREAM
+from emovox.backbones.graphs import STREAM
 from emovox.backbones.weights import WeightsError, read_config
 from emovox.errors import choice
 
 LstmState = tuple[np.ndarray, np.ndarray]  # (h, c), each (layers, 1, hidden)
+Loaded = TypeVar("Loaded")
+
+
+def per_process(load: Callable[..., Loaded]) -> Callable[..., Loaded]:
+    """`load` memoised by its (positional, hashable) arguments and the process id, behind a lock:
+    threads asking at once share one object, loaded once, and a worker process loads its own (an
+    onnxruntime session is not carried over a fork)."""
+    lock = threading.Lock()
+
+    @functools.lru_cache(maxsize=8)
+    def cached(process: int, *args: Any) -> Loaded:
+        return load(*args)
+
+    @functools.wraps(load)
+    def get(*args: Any) -> Loaded:
+        with lock:
+            return cached(os.getpid(), *args)
+
+    return get
 
 
 def session(path: Path) -> Any:
@@ -58,15 +81,13 @@ class OnnxWhisperEncoder:
 
 class OnnxSpeakerEncoder:
     """The speaker encoder's graph (float32) over Resemblyzer's mel frames; its `stream` graph,
-    loaded on first use, carries the LSTM states from one stretch of a stream to the next, and its
-    `embed` graph (also on first use) gives the d-vectors of many windows at once."""
+    loaded on first use, carries the LSTM states from one stretch of a stream to the next."""
 
     def __init__(self, folder: Path, graph_dir: Path) -> None:
         self.config = read_config(folder, SpeakerConfig)
         self.encoder = session(graph_path("speaker", folder, str(Precision.FLOAT32), graph_dir))
         self._folder, self._graph_dir = folder, graph_dir
         self._stream: Any = None
-        self._embed: Any = None
 
     def signal_states(self, signal: np.ndarray) -> np.ndarray:
         """(layers, frames, hidden) float32 states of a 16 kHz signal, the whole clip in one pass."""
@@ -86,9 +107,3 @@ class OnnxSpeakerEncoder:
         mels = speaker_mel(signal, self.config.mel_bands)[None]
         states, h, c = self._stream.run(None, {"mels": mels, "h": state[0], "c": state[1]})
         return states[:, 0], (h, c)
-
-    def embeddings(self, mels: np.ndarray) -> np.ndarray:
-        """(windows, embedding) unit d-vectors of (windows, frames, bands) mel frames of one length."""
-        if self._embed is None:
-            self._embed = session(graph_path("speaker", self._folder, EMBED, self._graph_dir))
-        return self._embed.run(None, {"mels": np.ascontiguousarray(mels, dtype=np.float32)})[0]

@@ -82,19 +82,6 @@ class SpeakerStates(nn.Module):
         return torch.stack(self.encoder.hidden_states(mels))
 
 
-class SpeakerEmbeddings(nn.Module):
-    """The encoder as its `embed` graph computes it: `mels` (windows, frames, bands) ->
-    `embeddings` (windows, embedding), Resemblyzer's d-vector of each window, all windows in one
-    call (who speaks when: `emovox.inference.diarisation`)."""
-
-    def __init__(self, encoder: SpeakerEncoder) -> None:
-        super().__init__()
-        self.encoder = encoder
-
-    def forward(self, mels: torch.Tensor) -> torch.Tensor:
-        return self.encoder(mels)
-
-
 class SpeakerCarriedStates(nn.Module):
     """The encoder as its `stream` graph computes it: `mels` (1, frames, bands), `h` and `c`
     (layers, 1, hidden) -> `states` (layers, 1, frames, hidden), `h_out`, `c_out`: a live stream's

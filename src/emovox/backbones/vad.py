@@ -11,15 +11,13 @@ in benchmarks/non_speech.py."""
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from emovox.backbones.runtime import session
+from emovox.backbones.runtime import per_process, session
 from emovox.backbones.weights import checked_file, checked_hash, shipped
 
 FRAME = 512  # samples per probability (32 ms at 16 kHz)
@@ -122,17 +120,7 @@ class SpeechDetector:
             start, size = start + size, min(2 * size, BLOCK)
 
 
-_LOADING = threading.Lock()
-
-
-@lru_cache(maxsize=1)
-def _detector(process: int) -> SpeechDetector:
-    return SpeechDetector(shipped("silero-vad"))
-
-
+@per_process
 def speech_detector() -> SpeechDetector:
-    """The shipped detector, loaded once per process (onnxruntime sessions do not survive a fork)."""
-    import os
-
-    with _LOADING:
-        return _detector(os.getpid())
+    """The shipped detector, loaded once per process, usable from threads."""
+    return SpeechDetector(shipped("silero-vad"))

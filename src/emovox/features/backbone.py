@@ -29,12 +29,10 @@ positions and hears no context, which moves the standardised features by several
 
 from __future__ import annotations
 
-import os
-import threading
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -42,7 +40,7 @@ import numpy as np
 
 from emovox.backbones.config import Precision, SpeakerConfig, WhisperConfig
 from emovox.backbones.graphs import RECIPE
-from emovox.backbones.runtime import OnnxSpeakerEncoder, OnnxWhisperEncoder
+from emovox.backbones.runtime import OnnxSpeakerEncoder, OnnxWhisperEncoder, per_process
 from emovox.backbones.weights import MANIFEST_FILE, read_config, read_json, shipped
 from emovox.errors import FeatureError, choice
 from emovox.features.base import FeatureExtractor, Level
@@ -92,29 +90,16 @@ MIN_BLOCK_SECONDS = 0.1  # a shorter last block of a clip or stream is not encod
 BLOCK_SECONDS = 0.5  # the block sets' blocks
 HOP_SECONDS = 0.25  # and their starts: a live stream's update period
 
-_LOADING = threading.Lock()  # threads asking at once share one encoder, loaded once
 
-
-@lru_cache(maxsize=4)
-def _whisper(folder: str, precision: str, process: int) -> OnnxWhisperEncoder:
+@per_process
+def whisper_encoder(folder: str, precision: str) -> OnnxWhisperEncoder:
+    """One encoder per process and weights folder, loaded on first use."""
     return OnnxWhisperEncoder(Path(folder), default_cache_dir() / "backbones", precision)
 
 
-@lru_cache(maxsize=4)
-def _speaker(folder: str, process: int) -> OnnxSpeakerEncoder:
-    return OnnxSpeakerEncoder(Path(folder), default_cache_dir() / "backbones")
-
-
-def whisper_encoder(folder: str, precision: str) -> OnnxWhisperEncoder:
-    """One encoder per process and weights folder, loaded on first use: a worker process loads its
-    own (the process id keys the cache, since an onnxruntime session is not carried over a fork)."""
-    with _LOADING:
-        return _whisper(folder, precision, os.getpid())
-
-
+@per_process
 def speaker_encoder(folder: str) -> OnnxSpeakerEncoder:
-    with _LOADING:
-        return _speaker(folder, os.getpid())
+    return OnnxSpeakerEncoder(Path(folder), default_cache_dir() / "backbones")
 
 
 class PooledLayers(FeatureExtractor):

@@ -4,26 +4,34 @@ emotion each stretch is and each speaker can be normalised with their own statis
 1. Speech: Silero's voice-activity detector (`emovox.backbones.vad.RegionRule`), which keeps
    noise and music out where the energy rule takes them for speech (benchmarks/conversations.py
    measures both).
-2. Voices: Resemblyzer's d-vector (the shipped speaker encoder's `embed` graph) of 1.5 s windows
-   every 0.5 s inside each stretch of speech (a shorter stretch: one window of all of it).
+2. Voices: CAM++ voiceprints (`emovox.backbones.voiceprint`) of 1.5 s windows every second inside
+   each stretch of speech (a shorter stretch: one window of all of it). CAM++ replaced
+   Resemblyzer's d-vectors here, which the emotion features still use: on the benchmark's
+   conversations it took the DER of 3-4 speakers in a noisy room from 38.1 to 27.5 % (speakers
+   given; results/benchmarks/conversations.md); the turns of a 10-minute recording take 20 s
+   on one core instead of 5.1 s. Windows every second rather than every 0.5 s are a fifth fewer
+   (459 against 579 on that recording: its stretches of speech are short, and each ends with a
+   window of its own); on the development
+   conversations they cost a little DER (3-4 speakers: 26.6 % against 25.5; every 0.75 s, 7 %
+   more windows than every second: 25.2 %; 2 speakers: 7.2 % against 7.8 and 7.3).
 3. Speakers: a fixed number, or with `auto` counted as the average-linkage groups of the raw mean
-   d-vectors of the stretches of speech further apart than `threshold` in cosine distance, each
-   group holding at least `min_speaker` seconds (a cough is not a speaker); 0.35 had the lowest
-   mean DER over the benchmark's seven corpora, and chosen leaving each corpus out it is 0.35 for
-   every one. The windows are then grouped by spectral clustering of their d-vectors less the
-   recording's mean (centred: emotional speech moves one voice's d-vectors about as far as
-   another voice's, and what the recording's voices share hides what tells them apart).
+   voiceprints of the stretches of speech further apart than `threshold` in cosine distance, each
+   group holding at least `min_speaker` seconds (a cough is not a speaker); 0.6 had the lowest
+   mean DER on the development conversations (windows every 0.75 s). The windows are then grouped by spectral
+   clustering of their voiceprints less the recording's mean (centred: what the recording's
+   voices share, the room and the microphone, hides what tells them apart).
 4. Re-reading in time order: a hidden Markov model over the windows (one state per speaker,
-   emissions `sharpness` x the cosine of a window's centred d-vector to its speaker's mean, a
+   emissions `sharpness` x the cosine of a window's centred voiceprint to its speaker's mean, a
    window keeping its neighbour's speaker with probability `stay` inside a stretch of speech and
    `stay_across` over a pause), the speaker means re-estimated from its posteriors a few times: a
    window that sounds a little like another voice in the middle of one speaker's turn keeps that
-   speaker (on the benchmark's development conversations, 2 speakers: DER 11.9 -> 10.3 %).
+   speaker (on the benchmark's development conversations, 2 speakers, with d-vectors: DER 11.9 ->
+   10.3 %; with voiceprints the DER hardly moves with `sharpness` 5-40 and `stay` 0.5-0.9).
 5. Turns: each 10 ms of speech takes the speaker of the window centred nearest to it; runs
    shorter than `min_turn` join their neighbour.
 
 Memory stays bounded on hours of audio: at most `MAX_CLUSTERED` windows (evenly spaced) are
-clustered, the rest assigned to the nearest centroid; embeddings are computed a batch at a time.
+clustered, the rest assigned to the nearest centroid; voiceprints are computed a batch at a time.
 """
 
 from __future__ import annotations
@@ -34,19 +42,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emovox.backbones.config import HOP, SAMPLE_RATE
-from emovox.backbones.frontends import speaker_mel
-from emovox.backbones.runtime import OnnxSpeakerEncoder
 from emovox.backbones.vad import RegionRule, speech_detector
-from emovox.backbones.weights import shipped
+from emovox.backbones.voiceprint import voiceprint_encoder
 from emovox.errors import ConfigError
-from emovox.features.backbone import speaker_encoder
 from emovox.inference.segments import windows
 
 MAX_SPEAKERS = 20
 MAX_CLUSTERED = 2000  # windows clustered together (2000 x 2000 distances); the rest assigned
-BATCH = 256  # windows per call of the encoder
-MEL_HOP = HOP / SAMPLE_RATE  # seconds per mel frame of the speaker encoder
 STEP = 0.01  # seconds per decision when turns are drawn
 
 
@@ -79,8 +81,8 @@ class DiarisationConfig:
 
     speakers: int | None = None
     window: float = 1.5
-    hop: float = 0.5
-    threshold: float = 0.35
+    hop: float = 1.0
+    threshold: float = 0.6
     min_speaker: float = 4.0
     min_turn: float = 0.5
     sharpness: float = 10.0
@@ -110,30 +112,11 @@ class Turn:
 
 def windows_in(regions: list[tuple[float, float]], window: float, hop: float) -> list[tuple[float, float]]:
     """Windows of `window` every `hop` inside each region, the last ending at the region's end;
-    a region shorter than a window is one window."""
+    a region shorter than a window is one window. (Spreading them evenly, or joining a last
+    window to a nearly identical one before it, saves a sixth or a tenth of the windows but lost
+    1.3 and 1.0 points of DER on the development conversations of 3-4 speakers, windows every
+    0.75 s.)"""
     return [span for start, end in regions for span in windows(start, end, window, hop)]
-
-
-def window_embeddings(
-    encoder: OnnxSpeakerEncoder, signal: np.ndarray, spans: list[tuple[float, float]]
-) -> np.ndarray:
-    """(len(spans), 256) d-vectors of the spans, read from the recording's mel frames; windows of
-    one length go through the encoder together, `BATCH` at a time."""
-    mel = speaker_mel(signal)
-    frames = [
-        (round(a / MEL_HOP), max(round(a / MEL_HOP) + 2, min(len(mel), round(b / MEL_HOP)))) for a, b in spans
-    ]
-    out = np.zeros((len(spans), encoder.config.embedding), np.float32)
-    by_length: dict[int, list[int]] = {}
-    for index, (a, b) in enumerate(frames):
-        by_length.setdefault(b - a, []).append(index)
-    for length, indices in by_length.items():
-        for first in range(0, len(indices), BATCH):
-            chunk = indices[first : first + BATCH]
-            out[chunk] = encoder.embeddings(
-                np.stack([mel[frames[i][0] : frames[i][0] + length] for i in chunk])
-            )
-    return out
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
@@ -172,13 +155,13 @@ def fold_small(vectors: np.ndarray, labels: np.ndarray, weights: np.ndarray, min
 
 
 def speaker_count(vectors: np.ndarray, threshold: float, weights: np.ndarray, min_weight: float) -> int:
-    """How many speakers: average-linkage groups of the (uncentred) d-vectors of the stretches of
+    """How many speakers: average-linkage groups of the (uncentred) voiceprints of the stretches of
     speech no closer than `threshold` in cosine distance, each standing for at least `min_weight`
-    seconds. Stretches, not windows: a stretch's mean d-vector varies less with what is said and
-    how (windows counted 2-speaker conversations right 39 % of the time on the benchmark, the
-    stretches 57 %). Uncentred, because distances
-    between raw d-vectors mean the same in every recording: one voice alone stays one group, where
-    centring would blow its small differences up."""
+    seconds. Stretches, not windows: a stretch's mean voiceprint varies less with what is said and
+    how (with d-vectors, windows counted 2-speaker conversations right 39 % of the time on the
+    benchmark, the stretches 57 %). Uncentred, because distances between raw voiceprints mean the
+    same in every recording: one voice alone stays one group, where centring would blow its small
+    differences up."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     tree = linkage(vectors.astype(np.float64), method="average", metric="cosine")
@@ -207,7 +190,7 @@ def spectral_groups(vectors: np.ndarray, count: int) -> np.ndarray:
 
 def cluster(vectors: np.ndarray, speakers: int | None, threshold: float, regions: np.ndarray,
             seconds: np.ndarray, min_speaker: float) -> np.ndarray:  # fmt: skip
-    """A group index (0..) for each unit d-vector: the number of groups given or counted
+    """A group index (0..) for each unit voiceprint: the number of groups given or counted
     (`speaker_count` of the stretches of speech, `regions` holding each window's stretch and
     `seconds` each stretch's length), the windows grouped by `spectral_groups` of their centred
     vectors; at most `MAX_CLUSTERED` windows and stretches (evenly spaced) take part, the rest
@@ -309,32 +292,71 @@ def draw_turns(regions: list[tuple[float, float]], spans: list[tuple[float, floa
     return turns
 
 
+@dataclass(frozen=True)
+class Voices:
+    """What speaker turns are drawn from, computed once per recording: the stretches of speech,
+    the windows inside them (made with `window` and `hop`) and each window's voiceprint;
+    `turns_of` groups them under any settings that keep the windows."""
+
+    regions: list[tuple[float, float]]
+    spans: list[tuple[float, float]]
+    vectors: np.ndarray
+    window: float
+    hop: float
+
+
+def voices(
+    signal: np.ndarray,
+    sample_rate: int,
+    config: DiarisationConfig | None = None,
+    regions: Callable[[np.ndarray], list[tuple[float, float]]] | None = None,
+    progress: bool = False,
+) -> Voices:
+    """Steps 1 and 2 (see the module) on a 16 kHz recording. `regions`: another speech finder
+    (signal -> (start, end) seconds), for comparing them; by default the voice-activity detector.
+    `progress`: a bar over the windows (the costly part: about 2 s per minute of conversation on one
+    core)."""
+    config = config or DiarisationConfig()
+    if sample_rate != 16_000:
+        raise ConfigError(f"speaker turns are found at 16 kHz, got {sample_rate} Hz")
+    if regions is None:
+        found = config.speech.regions(speech_detector().probabilities(signal), len(signal) / sample_rate)
+    else:
+        found = regions(signal)
+    spans = windows_in(found, config.window, config.hop)
+    vectors = (
+        voiceprint_encoder().embeddings(signal, spans, progress) if spans else np.zeros((0, 0), np.float32)
+    )
+    return Voices(found, spans, vectors, config.window, config.hop)
+
+
+def turns_of(found: Voices, config: DiarisationConfig) -> list[Turn]:
+    """Steps 3 to 5 (see the module): the speaker turns, in time order."""
+    if (found.window, found.hop) != (config.window, config.hop):
+        raise ConfigError(
+            f"these voices were read in {found.window} s windows every {found.hop} s, "
+            f"not {config.window} s every {config.hop} s"
+        )
+    if not found.spans:
+        return []
+    starts = np.array([start for start, _ in found.regions])
+    stretch = np.searchsorted(starts, [start + 1e-6 for start, _ in found.spans]) - 1  # each window's stretch
+    present, stretch = np.unique(stretch, return_inverse=True)
+    seconds = np.array([found.regions[i][1] - found.regions[i][0] for i in present])
+    labels = cluster(found.vectors, config.speakers, config.threshold, stretch, seconds, config.min_speaker)
+    labels = reread(found.vectors, labels, stretch, config)
+    turns = draw_turns(found.regions, found.spans, labels, config.min_turn)
+    order = {group: f"S{i + 1}" for i, group in enumerate(dict.fromkeys(g for _, _, g in turns))}
+    return [Turn(round(float(a), 3), round(float(b), 3), order[g]) for a, b, g in turns]
+
+
 def diarise(
     signal: np.ndarray,
     sample_rate: int,
     config: DiarisationConfig | None = None,
     regions: Callable[[np.ndarray], list[tuple[float, float]]] | None = None,
+    progress: bool = False,
 ) -> list[Turn]:
-    """The speaker turns of a 16 kHz recording, in time order. `regions`: another speech finder
-    (signal -> (start, end) seconds), for comparing them; by default the voice-activity detector."""
+    """The speaker turns of a 16 kHz recording, in time order (`voices`, then `turns_of`)."""
     config = config or DiarisationConfig()
-    if sample_rate != 16_000:
-        raise ConfigError(f"speaker turns are found at 16 kHz, got {sample_rate} Hz")
-    duration = len(signal) / sample_rate
-    if regions is None:
-        found = config.speech.regions(speech_detector().probabilities(signal), duration)
-    else:
-        found = regions(signal)
-    spans = windows_in(found, config.window, config.hop)
-    if not spans:
-        return []
-    vectors = window_embeddings(speaker_encoder(str(shipped("speaker"))), signal, spans)
-    starts = np.array([start for start, _ in found])
-    stretch = np.searchsorted(starts, [start + 1e-6 for start, _ in spans]) - 1  # each window's stretch
-    present, stretch = np.unique(stretch, return_inverse=True)
-    seconds = np.array([found[i][1] - found[i][0] for i in present])
-    labels = cluster(vectors, config.speakers, config.threshold, stretch, seconds, config.min_speaker)
-    labels = reread(vectors, labels, stretch, config)
-    turns = draw_turns(found, spans, labels, config.min_turn)
-    order = {group: f"S{i + 1}" for i, group in enumerate(dict.fromkeys(g for _, _, g in turns))}
-    return [Turn(round(float(a), 3), round(float(b), 3), order[g]) for a, b, g in turns]
+    return turns_of(voices(signal, sample_rate, config, regions, progress), config)

@@ -448,7 +448,7 @@ class EmotionPredictor:
                 raise ConfigError("speaker turns need the silence segmentation, not fixed windows")
             stretches = [(a, b, None) for a, b in speech_segments(signal, rate, config)]
         else:
-            turns = diarise(signal, rate, DiarisationConfig(parse_speakers(speakers)))
+            turns = diarise(signal, rate, DiarisationConfig(parse_speakers(speakers)), progress=progress)
             spans = [(t.start, t.end) for t in turns]
             stretches = [(a, b, turns[i].speaker) for a, b, i in pieces(signal, rate, spans, config)]
         out = []
