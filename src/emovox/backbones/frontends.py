@@ -22,7 +22,7 @@ HZ_PER_MEL = 200.0 / 3  # Slaney's mel scale: linear below 1 kHz, logarithmic ab
 LOG_FROM_HZ = 1000.0
 LOG_FROM_MEL = LOG_FROM_HZ / HZ_PER_MEL
 LOG_STEP = np.log(6.4) / 27.0
-MEL_BLOCK = 6000  # frames (a minute) of the speaker encoder's mel frames computed at once
+MEL_BLOCK = 6000  # frames (a minute) whose spectrum is computed at once
 
 
 @lru_cache(maxsize=4)
@@ -54,6 +54,12 @@ def mono(signal: np.ndarray) -> np.ndarray:
     if signal.ndim != 1:
         raise FeatureError(f"expected a mono signal, got shape {signal.shape}")
     return signal.astype(np.float32, copy=False)
+
+
+def blockwise(frames: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """`compute` on `MEL_BLOCK` frames at a time, joined: an hour's spectrum at once would take
+    over 2 GB."""
+    return np.concatenate([compute(frames[i : i + MEL_BLOCK]) for i in range(0, len(frames), MEL_BLOCK)])
 
 
 @lru_cache(maxsize=2)
@@ -98,7 +104,7 @@ def kaldi_fbank(signal: np.ndarray, bands: int = 80) -> np.ndarray:
         power = np.abs(np.fft.rfft(block * window, n=512, axis=-1)) ** 2
         return np.log(np.maximum(power @ filters, np.finfo(np.float32).eps))
 
-    return np.concatenate([fbank(frames[i : i + MEL_BLOCK]) for i in range(0, len(frames), MEL_BLOCK)])
+    return blockwise(frames, fbank)
 
 
 def speaker_mel(signal: np.ndarray, bands: int = 40) -> np.ndarray:
@@ -111,8 +117,7 @@ def speaker_mel(signal: np.ndarray, bands: int = 40) -> np.ndarray:
     def mel(block: np.ndarray) -> np.ndarray:
         return (np.abs(np.fft.rfft(block * window, axis=-1).astype(np.complex64)) ** 2.0) @ filters
 
-    # a minute of frames at a time: an hour's spectrum at once would take over 2 GB
-    return np.concatenate([mel(frames[i : i + MEL_BLOCK]) for i in range(0, len(frames), MEL_BLOCK)])
+    return blockwise(frames, mel)
 
 
 def windowed_states(

@@ -17,7 +17,7 @@ from emovox.backbones.config import Precision, SpeakerConfig, WhisperConfig
 from emovox.backbones.frontends import mono, speaker_mel, windowed_states
 from emovox.backbones.graph_cache import graph_path
 from emovox.backbones.graphs import STREAM
-from emovox.backbones.weights import WeightsError, read_config
+from emovox.backbones.weights import WeightsError, checked_file, checked_hash, read_config
 from emovox.errors import choice
 
 LstmState = tuple[np.ndarray, np.ndarray]  # (h, c), each (layers, 1, hidden)
@@ -55,6 +55,14 @@ def session(path: Path) -> Any:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors for a broken graph
         raise WeightsError(f"{path}: not a loadable ONNX graph ({str(exc)[:200]})") from None
+
+
+def checked_session(folder: Path) -> Any:
+    """A `session` on the one graph a shipped folder's manifest names, after checking its size
+    and hash (a graph not the shipped one is refused, never run)."""
+    graph = checked_file(folder)
+    checked_hash(graph)
+    return session(graph)
 
 
 class OnnxWhisperEncoder:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emovox.backbones.runtime import per_process, session
-from emovox.backbones.weights import checked_file, checked_hash, shipped
+from emovox.backbones.runtime import checked_session, per_process
+from emovox.backbones.weights import shipped
 
 FRAME = 512  # samples per probability (32 ms at 16 kHz)
 CONTEXT = 64  # samples of the previous frame each frame is given before its own
@@ -83,9 +83,7 @@ class SpeechDetector:
     """Silero VAD over whole signals; one per process (`speech_detector`), usable from threads."""
 
     def __init__(self, folder: Path) -> None:
-        graph = checked_file(folder)
-        checked_hash(graph)
-        self.session = session(graph)
+        self.session = checked_session(folder)
 
     def probabilities(self, signal: np.ndarray) -> np.ndarray:
         """(ceil(len / 512),) speech probabilities, one per 32 ms frame of a 16 kHz signal (the

@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 from emovox.backbones.config import HOP, N_FFT, SAMPLE_RATE
 from emovox.backbones.frontends import kaldi_fbank, mono
-from emovox.backbones.runtime import per_process, session
-from emovox.backbones.weights import checked_file, checked_hash, shipped
+from emovox.backbones.runtime import checked_session, per_process
+from emovox.backbones.weights import shipped
 
 MIN_FRAMES = 10  # a window's fewest frames (0.1 s): the network halves the rate, then pools
 BATCH = 16  # windows per call: on one core 16 ran a fifth faster than 64 (the activations stay in cache)
@@ -26,9 +26,7 @@ class VoiceprintEncoder:
     (`voiceprint_encoder`), usable from threads."""
 
     def __init__(self, folder: Path) -> None:
-        graph = checked_file(folder)
-        checked_hash(graph)
-        self.session = session(graph)
+        self.session = checked_session(folder)
         self.dimension = int(self.session.get_outputs()[0].shape[-1])
 
     def embeddings(

@@ -11,15 +11,15 @@ emotion each stretch is and each speaker can be normalised with their own statis
    given; results/benchmarks/conversations.md); the turns of a 10-minute recording take 20 s
    on one core instead of 5.1 s. Windows every second rather than every 0.5 s are a fifth fewer
    (459 against 579 on that recording: its stretches of speech are short, and each ends with a
-   window of its own); on the development
-   conversations they cost a little DER (3-4 speakers: 26.6 % against 25.5; every 0.75 s, 7 %
-   more windows than every second: 25.2 %; 2 speakers: 7.2 % against 7.8 and 7.3).
+   window of its own); on the development conversations they cost a little DER (3-4 speakers:
+   26.6 % against 25.5; every 0.75 s, 7 % more windows than every second: 25.2 %; 2 speakers:
+   7.2 % against 7.8 and 7.3).
 3. Speakers: a fixed number, or with `auto` counted as the average-linkage groups of the raw mean
    voiceprints of the stretches of speech further apart than `threshold` in cosine distance, each
    group holding at least `min_speaker` seconds (a cough is not a speaker); 0.6 had the lowest
-   mean DER on the development conversations (windows every 0.75 s). The windows are then grouped by spectral
-   clustering of their voiceprints less the recording's mean (centred: what the recording's
-   voices share, the room and the microphone, hides what tells them apart).
+   mean DER on the development conversations (windows every 0.75 s). The windows are then
+   grouped by spectral clustering of their voiceprints less the recording's mean (centred: what
+   the recording's voices share, the room and the microphone, hides what tells them apart).
 4. Re-reading in time order: a hidden Markov model over the windows (one state per speaker,
    emissions `sharpness` x the cosine of a window's centred voiceprint to its speaker's mean, a
    window keeping its neighbour's speaker with probability `stay` inside a stretch of speech and
