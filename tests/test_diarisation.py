@@ -132,7 +132,7 @@ def test_voices_read_once_give_the_turns_of_any_grouping_that_keeps_their_window
     heard = voices(signal, 16_000)
     assert heard.vectors.shape == (len(heard.spans), 192)
     assert turns_of(heard, DiarisationConfig(2)) == diarise(signal, 16_000, DiarisationConfig(2))
-    with pytest.raises(ConfigError, match=r"read in 1\.5 s windows every 1\.0 s"):
+    with pytest.raises(ConfigError, match=r"read in 1\.5 s windows every 0\.75 s"):
         turns_of(heard, DiarisationConfig(2, hop=0.5))
 
 

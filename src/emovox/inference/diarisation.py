@@ -4,16 +4,16 @@ emotion each stretch is and each speaker can be normalised with their own statis
 1. Speech: Silero's voice-activity detector (`emovox.backbones.vad.RegionRule`), which keeps
    noise and music out where the energy rule takes them for speech (benchmarks/conversations.py
    measures both).
-2. Voices: CAM++ voiceprints (`emovox.backbones.voiceprint`) of 1.5 s windows every second inside
-   each stretch of speech (a shorter stretch: one window of all of it). CAM++ replaced
+2. Voices: CAM++ voiceprints (`emovox.backbones.voiceprint`) of 1.5 s windows every 0.75 s
+   inside each stretch of speech (a shorter stretch: one window of all of it). CAM++ replaced
    Resemblyzer's d-vectors here, which the emotion features still use: on the benchmark's
-   conversations it took the DER of 3-4 speakers in a noisy room from 38.1 to 27.5 % (speakers
-   given; results/benchmarks/conversations.md); the turns of a 10-minute recording take 20 s
-   on one core instead of 5.1 s. Windows every second rather than every 0.5 s are a fifth fewer
-   (459 against 579 on that recording: its stretches of speech are short, and each ends with a
-   window of its own); on the development conversations they cost a little DER (3-4 speakers:
-   26.6 % against 25.5; every 0.75 s, 7 % more windows than every second: 25.2 %; 2 speakers:
-   7.2 % against 7.8 and 7.3).
+   conversations it took the DER of 3-4 speakers in a noisy room from 38.1 to 27.0 % (speakers
+   given; results/benchmarks/conversations.md); the turns of a 10-minute recording take 21.5 s
+   on one core instead of 5.1 s. On the development conversations, windows every 0.75 s gave
+   the lowest DER of 3-4 speakers (25.2 %, against 25.5 every 0.5 s and 26.6 every second; 2
+   speakers: 7.3, 7.8 and 7.2 %). Fewer windows save less than the hop suggests: the stretches
+   of speech in a conversation are short and each ends with a window of its own (on that
+   recording 493 windows every 0.75 s, 459 every second, 579 every 0.5 s).
 3. Speakers: a fixed number, or with `auto` counted as the average-linkage groups of the raw mean
    voiceprints of the stretches of speech further apart than `threshold` in cosine distance, each
    group holding at least `min_speaker` seconds (a cough is not a speaker); 0.6 had the lowest
@@ -81,7 +81,7 @@ class DiarisationConfig:
 
     speakers: int | None = None
     window: float = 1.5
-    hop: float = 1.0
+    hop: float = 0.75
     threshold: float = 0.6
     min_speaker: float = 4.0
     min_turn: float = 0.5
