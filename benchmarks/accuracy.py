@@ -253,9 +253,10 @@ def table() -> str:
         "validation actors). EmoDB: 7 classes, leave one speaker out (1 validation speaker). "
         "svm/logreg choose C by speaker-grouped 5-fold CV inside the training speakers. "
         "The fixed ensemble's members were set in advance; the ensemble chosen on validation picks "
-        "its members in each fold by forward selection on the soft vote's UAR over that fold's "
-        "validation speakers (classical candidates refitted without them for this) and is scored "
-        "once on the fold's test speakers.",
+        "its members in each fold by forward selection on the soft vote's UAR over the second half "
+        "of that fold's validation speakers (RAVDESS: one actor; EmoDB: half the speaker's clips), "
+        "each candidate refitted for this without them (a network early-stopped on the first half), "
+        "and is scored once on the fold's test speakers.",
     ]
     return "\n".join(lines)
 

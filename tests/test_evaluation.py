@@ -188,7 +188,8 @@ def test_augmented_copies_of_held_out_clips_never_reach_training(tmp_path, emodb
 
 def test_cv_resumed_after_a_crash_equals_the_uninterrupted_run(tmp_path, monkeypatch) -> None:
     """The power goes in the third fold's third epoch; `--resume` finishes the run from the
-    folds' checkpoints (two finished folds, one at its epoch-2 checkpoint, one not started)."""
+    folds' checkpoints (two finished folds, one at its epoch-2 checkpoint, one not started). One
+    fit per fold (no validation predictions), so that the epochs counted are the test models'."""
     from emovox.training.data import VectorData
 
     monkeypatch.setenv("EMOVOX_CACHE", str(tmp_path / "cache"))
@@ -197,7 +198,7 @@ def test_cv_resumed_after_a_crash_equals_the_uninterrupted_run(tmp_path, monkeyp
         "data.exclude_speakers=['emodb/08', 'emodb/09', 'emodb/10', 'emodb/11', 'emodb/12', 'emodb/13']"
     )
     settings = ["--set", held_out, "--set", "train.epochs=4", "--set", "train.checkpoint_every=2",
-                "--set", "train.patience=50", "--quiet"]  # fmt: skip
+                "--set", "train.patience=50", "--quiet", "--no-val-predictions"]  # fmt: skip
     assert main(["cv", config, "--out", str(tmp_path / "full"), *settings]) == 0
 
     class PowerCut(Exception):
@@ -229,6 +230,26 @@ def test_cv_resumed_after_a_crash_equals_the_uninterrupted_run(tmp_path, monkeyp
     assert (tmp_path / "cut" / "predictions.jsonl").read_text() == (
         tmp_path / "full" / "predictions.jsonl"
     ).read_text()
+
+
+def test_ensemble_selection_clips_are_never_those_a_candidate_stopped_on() -> None:
+    """The validation speakers are cut in two by sorted id before any fit (four speakers: the first
+    two stop a network's training, the other two choose ensemble members); one speaker's clips are
+    halved, each label on both sides; every clip is in exactly one part."""
+    from emovox.corpora import Manifest, Utterance
+    from emovox.evaluation.cv import selection_parts
+
+    clips = [Utterance(f"{s}-{i}.wav", "c", s, "ab"[i % 2]) for s in ("d", "b", "c", "a") for i in range(6)]
+    manifest = Manifest(tuple(clips))
+    y = np.array(manifest.label_indices())
+    val = np.arange(len(clips))
+    stop, select = selection_parts(val, manifest, y, seed=0)
+    assert {clips[i].speaker for i in stop} == {"a", "b"} and {clips[i].speaker for i in select} == {"c", "d"}
+    one = np.arange(6)  # speaker d alone
+    stop, select = selection_parts(one, manifest, y, seed=0)
+    assert len(stop) == len(select) == 3 and sorted([*stop, *select]) == list(one)
+    assert set(y[stop]) == set(y[select]) == {0, 1}
+    assert selection_parts(one, manifest, y, seed=0)[1].tolist() == select.tolist()  # fixed, not drawn
 
 
 def test_classical_folds_are_saved_so_a_resumed_run_does_not_refit_them(tmp_path, monkeypatch) -> None:

@@ -388,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     cv.add_argument("--out", default=None, help="output folder (default runs/NAME)")
     cv.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     cv.add_argument("--no-val-predictions", action="store_true",
-                    help="skip validation predictions (ensembles): classical folds fit once")  # fmt: skip
+                    help="skip validation predictions (ensembles): each fold is fitted once")  # fmt: skip
     cv.set_defaults(func=cmd_cv)
 
     train = commands.add_parser("train", help="train an experiment's model and save a model directory")

@@ -65,6 +65,27 @@ def validation_part(split: Split, y: np.ndarray, seed: int) -> tuple[np.ndarray,
     return np.sort(train), np.sort(val)
 
 
+def selection_parts(
+    val_idx: np.ndarray, manifest: Manifest, y: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """A fold's validation clips cut in two, by a rule fixed before anything is fitted: an
+    early-stopping part (the first half of its speakers, sorted by id) and a selection part (the
+    others), so that ensemble members are chosen on clips that no part of their training, the
+    stopping included, has seen. With one validation speaker, or clips held out of the training
+    part, the clips are halved instead, stratified by label where every label has two."""
+    speakers = np.array([manifest[int(i)].speaker_id for i in val_idx])
+    names = sorted(set(speakers))
+    if len(names) >= 2:
+        stop = np.isin(speakers, names[: len(names) // 2])
+        return val_idx[stop], val_idx[~stop]
+    if len(val_idx) < 2:
+        return val_idx, val_idx[:0]
+    counts = np.unique(y[val_idx], return_counts=True)[1]
+    stop, select = train_test_split(val_idx, test_size=0.5, random_state=seed,
+                                    stratify=y[val_idx] if counts.min() >= 2 else None)  # fmt: skip
+    return np.sort(stop), np.sort(select)
+
+
 @dataclass
 class Fitted:
     """A model fitted on one training part, with its scaler and how training went."""
@@ -197,21 +218,24 @@ def run_fold(
     validation: bool = True,
 ) -> FoldResult:
     """Fit on the fold's training part; score its test speakers once. Validation probabilities
-    come too, for choosing ensemble members inside the fold: a network's own (it trained on the
-    training part only); for a classical model, whose C search uses the validation speakers, those
-    of a second fit on the training part alone (skipped when not `validation`: none then)."""
+    come too, for choosing ensemble members inside the fold (skipped when not `validation`): those
+    of the selection part of `selection_parts`, from a second fit on the training part that never
+    saw them, a network early-stopped on the other part, a classical model's C chosen by
+    grouped CV over the training speakers alone. The test model is the first fit, its epoch (or
+    C) chosen with all the validation speakers."""
     y = np.asarray(table.manifest.label_indices())
     train_idx, val_idx = validation_part(split, y, experiment.train.seed)
     fitted = fit_model(experiment, table, train_idx, val_idx, fold_dir, progress, augmented, resume)
     probabilities = fitted.predict_proba(table, split.test, y)
     report = classification_report(y[split.test], probabilities.argmax(axis=1), table.manifest.label_order)
-    if experiment.model.is_classical and not validation:
+    stop_idx, select_idx = selection_parts(val_idx, table.manifest, y, experiment.train.seed)
+    if not validation or not len(select_idx):
         nothing = np.empty((0, probabilities.shape[1]))
         return FoldResult(report, probabilities, val_idx[:0], nothing, fitted.info)
-    judge = fitted
-    if experiment.model.is_classical:
-        judge = fit_model(experiment, table, train_idx, val_idx[:0], None, False, augmented)
-    return FoldResult(report, probabilities, val_idx, judge.predict_proba(table, val_idx, y), fitted.info)
+    stopping = stop_idx[:0] if experiment.model.is_classical else stop_idx
+    judge = fit_model(experiment, table, train_idx, stopping, None, False, augmented)
+    judged = judge.predict_proba(table, select_idx, y)
+    return FoldResult(report, probabilities, select_idx, judged, fitted.info)
 
 
 def speaker_normalised(table: FeatureTable, reference: FeatureTable | None = None) -> FeatureTable:
@@ -260,8 +284,8 @@ def run_cv(
     validation: bool = True,
 ) -> dict[str, Any]:
     """Run every fold, write `report.json`, `report.md`, plots and per-clip test predictions
-    (and validation predictions for ensembles, unless not `validation`: a classical model then
-    skips each fold's second fit).
+    (and validation predictions for ensembles, unless not `validation`: each fold is then fitted
+    once).
 
     `resume` picks an interrupted run up from its folds' checkpoints: finished folds return at
     once, the interrupted one continues where its last checkpoint left it, and the results
@@ -296,7 +320,12 @@ def run_cv(
     for split in splits:
         fold_dir = out / split.name if not classical else None
         tested_paths = [manifest[int(i)].path for i in split.test]
-        key = {"experiment": experiment.to_dict(), "validation": validation, "test": tested_paths}
+        key = {
+            "experiment": experiment.to_dict(),
+            "validation": validation,
+            "selection": "halves",
+            "test": tested_paths,
+        }
         key = json.loads(json.dumps(key))  # as it reads back
         saved = out / "folds" / f"{split.name}.json"
         result = FoldResult.load(saved, key) if classical and resume else None

@@ -2,7 +2,9 @@
 speakers only (forward selection, as Caruana et al. 2004): start from the candidate with the best
 validation UAR, add the one that raises the vote's validation UAR most, stop when none does. The
 chosen vote is then scored once on the fold's test speakers. Candidates are cross-validation runs
-of the same protocol (`emovox cv` writes `val_predictions.jsonl` and `predictions.jsonl`)."""
+of the same protocol (`emovox cv` writes `val_predictions.jsonl` and `predictions.jsonl`); their
+validation predictions are of the selection half of each fold's validation speakers, from a fit
+that neither trained nor stopped on them (`emovox.evaluation.cv.selection_parts`)."""
 
 from __future__ import annotations
 
