@@ -228,11 +228,13 @@ def run_fold(
     fitted = fit_model(experiment, table, train_idx, val_idx, fold_dir, progress, augmented, resume)
     probabilities = fitted.predict_proba(table, split.test, y)
     report = classification_report(y[split.test], probabilities.argmax(axis=1), table.manifest.label_order)
-    stop_idx, select_idx = selection_parts(val_idx, table.manifest, y, experiment.train.seed)
-    if not validation or not len(select_idx):
+    stop_idx = select_idx = val_idx[:0]
+    if validation:
+        stop_idx, select_idx = selection_parts(val_idx, table.manifest, y, experiment.train.seed)
+    if not len(select_idx):
         nothing = np.empty((0, probabilities.shape[1]))
-        return FoldResult(report, probabilities, val_idx[:0], nothing, fitted.info)
-    stopping = stop_idx[:0] if experiment.model.is_classical else stop_idx
+        return FoldResult(report, probabilities, select_idx, nothing, fitted.info)
+    stopping = val_idx[:0] if experiment.model.is_classical else stop_idx
     judge = fit_model(experiment, table, train_idx, stopping, None, False, augmented)
     judged = judge.predict_proba(table, select_idx, y)
     return FoldResult(report, probabilities, select_idx, judged, fitted.info)
