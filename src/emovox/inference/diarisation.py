@@ -4,22 +4,25 @@ emotion each stretch is and each speaker can be normalised with their own statis
 1. Speech: Silero's voice-activity detector (`emovox.backbones.vad.RegionRule`), which keeps
    noise and music out where the energy rule takes them for speech (benchmarks/conversations.py
    measures both).
-2. Voices: CAM++ voiceprints (`emovox.backbones.voiceprint`) of 1.5 s windows every 0.75 s
+2. Voices: CAM++ voiceprints (`emovox.backbones.voiceprint`) of 1.25 s windows every 0.5 s
    inside each stretch of speech (a shorter stretch: one window of all of it). CAM++ replaced
    Resemblyzer's d-vectors here, which the emotion features still use: on the benchmark's
    conversations it took the DER of 3-4 speakers in a noisy room from 38.1 to 27.0 % (speakers
-   given; results/benchmarks/conversations.md); the turns of a 10-minute recording take 21.5 s
-   on one core instead of 5.1 s. On the development conversations, windows every 0.75 s gave
-   the lowest DER of 3-4 speakers (25.2 %, against 25.5 every 0.5 s and 26.6 every second; 2
-   speakers: 7.3, 7.8 and 7.2 %). Fewer windows save less than the hop suggests: the stretches
-   of speech in a conversation are short and each ends with a window of its own (on that
-   recording 493 windows every 0.75 s, 459 every second, 579 every 0.5 s).
+   given, 1.5 s windows every 0.75 s; results/benchmarks/conversations.md has today's figures).
+   On the development conversations (other seeds than the benchmark's), with the speech rule of
+   `RegionRule`, windows of 1.25 s every 0.5 s gave the lowest DER of 3-4 speakers: 22.0 %,
+   against 23.1 every 0.6 s, 22.9 every 0.4 s, 23.2 for 1.5 s every 0.5 s and 23.4 for 1 s every
+   0.5 s (2 speakers: 6.7, 7.2, 7.1, 7.7 and 6.9 %): a shorter window holds one speaker more
+   often where turns are short, a longer one tells voices apart better. Fewer windows save less
+   than the hop suggests: the stretches of speech in a conversation are short and each ends with
+   a window of its own.
 3. Speakers: a fixed number, or with `auto` counted as the average-linkage groups of the raw mean
    voiceprints of the stretches of speech further apart than `threshold` in cosine distance, each
    group holding at least `min_speaker` seconds (a cough is not a speaker); 0.6 had the lowest
-   mean DER on the development conversations (windows every 0.75 s). The windows are then
-   grouped by spectral clustering of their voiceprints less the recording's mean (centred: what
-   the recording's voices share, the room and the microphone, hides what tells them apart).
+   mean DER on the development conversations (19.6 % over 1, 2 and 3-4 speakers; 0.55: 19.7,
+   0.65: 20.4). The windows are then grouped by spectral clustering of their voiceprints less the
+   recording's mean (centred: what the recording's voices share, the room and the microphone,
+   hides what tells them apart).
 4. Re-reading in time order: a hidden Markov model over the windows (one state per speaker,
    emissions `sharpness` x the cosine of a window's centred voiceprint to its speaker's mean, a
    window keeping its neighbour's speaker with probability `stay` inside a stretch of speech and
@@ -80,8 +83,8 @@ class DiarisationConfig:
     """How turns are found (see the module). `speakers`: a fixed number, or None for `auto`."""
 
     speakers: int | None = None
-    window: float = 1.5
-    hop: float = 0.75
+    window: float = 1.25
+    hop: float = 0.5
     threshold: float = 0.6
     min_speaker: float = 4.0
     min_turn: float = 0.5
@@ -314,7 +317,7 @@ def voices(
 ) -> Voices:
     """Steps 1 and 2 (see the module) on a 16 kHz recording. `regions`: another speech finder
     (signal -> (start, end) seconds), for comparing them; by default the voice-activity detector.
-    `progress`: a bar over the windows (the costly part: about 2 s per minute of conversation on one
+    `progress`: a bar over the windows (the costly part: 1-2 s per minute of conversation on one
     core)."""
     config = config or DiarisationConfig()
     if sample_rate != 16_000:
