@@ -11,9 +11,8 @@ emotion each stretch is and each speaker can be normalised with their own statis
    given, 1.5 s windows every 0.75 s; results/benchmarks/conversations.md has today's figures).
    On the development conversations (other seeds than the benchmark's), with the speech rule of
    `RegionRule`, windows of 1.25 s every 0.5 s gave the lowest DER of 3-4 speakers: 22.0 %,
-   against 23.1 every 0.6 s, 22.9 every 0.4 s, 23.2 for 1.5 s every 0.5 s and 23.4 for 1 s every
-   0.5 s (2 speakers: 6.7, 7.2, 7.1, 7.7 and 6.9 %): a shorter window holds one speaker more
-   often where turns are short, a longer one tells voices apart better. Fewer windows save less
+   against 23.1 every 0.6 s, 22.9 every 0.4 s, 23.4 for 1.5 s every 0.75 s, 24.4 for 1.5 s every
+   0.5 s and 23.4 for 1 s every 0.5 s (2 speakers: 6.7, 7.2, 7.1, 7.7, 7.9 and 6.9 %). Fewer windows save less
    than the hop suggests: the stretches of speech in a conversation are short and each ends with
    a window of its own.
 3. Speakers: a fixed number, or with `auto` counted as the average-linkage groups of the raw mean
