@@ -2,6 +2,7 @@
 the model never heard.
 
     python benchmarks/conversations.py [--part speakers speech emotion timing] [--table-only]
+    python benchmarks/conversations.py --development "" "window=1.5,hop=0.75"   # choosing settings
 
 Conversations are made from a corpus's clips (`emovox.corpora.conversations`): speakers taking
 turns, each turn one clip cut to its speech (so who spoke when, and with what emotion, is known),
@@ -37,7 +38,7 @@ import json
 import resource
 import time
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -141,6 +142,51 @@ def speaker_scores(data: Path) -> dict:
             out[f"{corpus}|{setting}"] = row
             print(corpus, setting, {k: round(v, 3) for k, v in row.items()}, flush=True)
     return {"rows": out}
+
+
+DEVELOPMENT_SEED = 7000  # the development conversations: other seeds than the benchmark's 1000+
+
+
+def trial_configs(trial: str) -> tuple[RegionRule, DiarisationConfig]:
+    """`"window=1.25,hop=0.5,offset=0.35"` (empty: the shipped defaults) as the speech rule and
+    the turns' settings, each name going to whichever of the two has it."""
+    rule_names = {f.name for f in fields(RegionRule)}
+    rule, turns = {}, {}
+    for item in filter(None, trial.split(",")):
+        name, _, value = item.partition("=")
+        (rule if name in rule_names else turns)[name] = float(value)
+    return RegionRule(**rule), DiarisationConfig(**turns)
+
+
+def development_scores(data: Path, trials: list[str]) -> None:
+    """DER of each trial on the development conversations, speakers given and counted (`auto`),
+    per setting (the mean over corpora) and for `auto` over every setting: what the defaults of
+    `RegionRule` and `DiarisationConfig` were chosen on (their docstrings quote these figures).
+    Printed only: the benchmark's tables stay on other seeds."""
+    made: dict[str, list] = defaultdict(list)
+    for seed, corpus in enumerate(CORPORA):
+        clips = clips_by_speaker(data, corpus)
+        for setting in SETTINGS:
+            for conversation in conversations(clips, setting, DEVELOPMENT_SEED + seed, PER_SETTING):
+                probabilities = speech_detector().probabilities(conversation.signal)
+                made[setting].append((corpus, conversation, probabilities))
+    for trial in trials:
+        rule, config = trial_configs(trial)
+        counted = []
+        for setting, rows in made.items():
+            pairs: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
+            for corpus, conversation, probabilities in rows:
+                found = rule.regions(probabilities, len(conversation.signal) / RATE)
+                heard = voices(conversation.signal, RATE, config, regions=lambda _, found=found: found)
+                reference = annotation(conversation.turns)
+                given = replace(config, speakers=len(reference.labels()))
+                pairs["given"][corpus].append((reference, annotation(turns_of(heard, given))))
+                pairs["auto"][corpus].append((reference, annotation(turns_of(heard, config))))
+            means = {way: np.mean([der(p) for p in by_corpus.values()]) for way, by_corpus in pairs.items()}
+            counted.append(means["auto"])
+            print(f"{trial or 'defaults'} | {setting} | DER given {100 * means['given']:.2f} % "
+                  f"| auto {100 * means['auto']:.2f} %", flush=True)  # fmt: skip
+        print(f"{trial or 'defaults'} | auto, every setting | DER {100 * np.mean(counted):.2f} %", flush=True)
 
 
 def best_threshold(rows: dict, corpora: tuple[str, ...]) -> float:
@@ -406,7 +452,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "results" / "benchmarks" / "conversations.json")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "benchmarks" / "conversations.md")
     parser.add_argument("--table-only", action="store_true", help="re-write the tables from the JSON")
+    parser.add_argument("--development", nargs="+", metavar="TRIAL",
+                        help='DER of settings on the development conversations, e.g. "" (the defaults) '
+                             '"window=1.5,hop=0.75,offset=0.25,pad=0.1"; prints, writes nothing')  # fmt: skip
     args = parser.parse_args()
+    if args.development:
+        development_scores(args.data, args.development)
+        return
     if not args.table_only:
         for part in args.part:
             if part == "speakers":

@@ -45,13 +45,13 @@ class SpeechRule:
 
 @dataclass(frozen=True)
 class RegionRule:
-    """Where speech is, from the probabilities (for speaker turns): a region opens at a frame of
-    at least `onset` and closes after frames below `offset` (hysteresis, so a dip inside a word
-    does not split it); regions closer than `min_silence` are joined, regions shorter than
-    `min_speech` dropped, and each is widened by `pad` seconds on both sides. On the development
-    conversations of benchmarks/conversations.py (3-4 speakers in a noisy room, speakers given,
-    1.25 s windows every 0.5 s) closing at 0.35 with 0.05 s of padding gave a DER of 22.0 %
-    where 0.25 and 0.1 s gave 24.5; 2 speakers: 6.7 % either way."""
+    """Where speech is, from the probabilities (for speaker turns): a region opens at a frame of at
+    least `onset` and closes after frames below `offset` (hysteresis, so a dip inside a word does
+    not split it); regions closer than `min_silence` are joined, regions shorter than `min_speech`
+    dropped, and each is widened by `pad` seconds on both sides. On the development conversations
+    (`benchmarks/conversations.py --development`: 3-4 speakers in a noisy room, speakers given, 1.25
+    s windows every 0.5 s) closing at 0.35 with 0.05 s of padding gave a DER of 22.0 % where 0.25
+    and 0.1 s gave 24.5; 2 speakers: 6.7 % either way."""
 
     onset: float = 0.4
     offset: float = 0.35

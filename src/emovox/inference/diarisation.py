@@ -4,17 +4,17 @@ emotion each stretch is and each speaker can be normalised with their own statis
 1. Speech: Silero's voice-activity detector (`emovox.backbones.vad.RegionRule`), which keeps
    noise and music out where the energy rule takes them for speech (benchmarks/conversations.py
    measures both).
-2. Voices: CAM++ voiceprints (`emovox.backbones.voiceprint`) of 1.25 s windows every 0.5 s
-   inside each stretch of speech (a shorter stretch: one window of all of it). CAM++ replaced
-   Resemblyzer's d-vectors here, which the emotion features still use: on the benchmark's
-   conversations it took the DER of 3-4 speakers in a noisy room from 38.1 to 27.0 % (speakers
-   given, 1.5 s windows every 0.75 s; results/benchmarks/conversations.md has today's figures).
-   On the development conversations (other seeds than the benchmark's), with the speech rule of
-   `RegionRule`, windows of 1.25 s every 0.5 s gave the lowest DER of 3-4 speakers: 22.0 %,
-   against 23.1 every 0.6 s, 22.9 every 0.4 s, 23.4 for 1.5 s every 0.75 s, 24.4 for 1.5 s every
-   0.5 s and 23.4 for 1 s every 0.5 s (2 speakers: 6.7, 7.2, 7.1, 7.7, 7.9 and 6.9 %). Fewer windows save less
-   than the hop suggests: the stretches of speech in a conversation are short and each ends with
-   a window of its own.
+2. Voices: CAM++ voiceprints (`emovox.backbones.voiceprint`) of 1.25 s windows every 0.5 s inside
+   each stretch of speech (a shorter stretch: one window of all of it). CAM++ replaced Resemblyzer's
+   d-vectors here, which the emotion features still use: on the benchmark's conversations it took
+   the DER of 3-4 speakers in a noisy room from 38.1 to 27.0 % (speakers given, 1.5 s windows every
+   0.75 s; results/benchmarks/conversations.md has today's figures). On the development
+   conversations (`benchmarks/conversations.py --development`: other seeds than the benchmark's),
+   with the speech rule of `RegionRule`, windows of 1.25 s every 0.5 s gave the lowest DER of 3-4
+   speakers: 22.0 %, against 23.1 every 0.6 s, 22.9 every 0.4 s, 23.4 for 1.5 s every 0.75 s, 24.4
+   for 1.5 s every 0.5 s and 23.4 for 1 s every 0.5 s (2 speakers: 6.7, 7.2, 7.1, 7.7, 7.9 and 6.9
+   %). Fewer windows save less than the hop suggests: the stretches of speech in a conversation are
+   short and each ends with a window of its own.
 3. Speakers: a fixed number, or with `auto` counted as the average-linkage groups of the raw mean
    voiceprints of the stretches of speech further apart than `threshold` in cosine distance, each
    group holding at least `min_speaker` seconds (a cough is not a speaker); 0.6 had the lowest
