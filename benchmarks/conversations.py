@@ -57,7 +57,7 @@ from emovox.corpora import read_corpus, to_shared
 from emovox.corpora.conversations import Clip, Conversation, ConversationConfig, make_conversation
 from emovox.features import get_extractor
 from emovox.inference import EmotionPredictor
-from emovox.inference.diarisation import DiarisationConfig, diarise, turns_of, voices
+from emovox.inference.diarisation import DiarisationConfig, Voices, diarise, turns_of, voices
 from emovox.inference.segments import SegmentConfig, speech_spans
 from emovox.machine import describe_machine
 from emovox.models.classical import among_present, to_arrays
@@ -158,6 +158,13 @@ def trial_configs(trial: str) -> tuple[RegionRule, DiarisationConfig]:
     return RegionRule(**rule), DiarisationConfig(**turns)
 
 
+def voices_under(rule: RegionRule, config: DiarisationConfig, conversation: Conversation,
+                 probabilities: np.ndarray) -> Voices:  # fmt: skip
+    """The conversation's windows and voiceprints, its speech found by `rule` from `probabilities`."""
+    found = rule.regions(probabilities, len(conversation.signal) / RATE)
+    return voices(conversation.signal, RATE, config, regions=lambda _: found)
+
+
 def development_scores(data: Path, trials: list[str]) -> None:
     """DER of each trial on the development conversations, speakers given and counted (`auto`),
     per setting (the mean over corpora) and for `auto` over every setting: what the defaults of
@@ -170,14 +177,19 @@ def development_scores(data: Path, trials: list[str]) -> None:
             for conversation in conversations(clips, setting, DEVELOPMENT_SEED + seed, PER_SETTING):
                 probabilities = speech_detector().probabilities(conversation.signal)
                 made[setting].append((corpus, conversation, probabilities))
+    read: dict[tuple, dict[str, list[Voices]]] = {}  # trials that only regroup windows share them
     for trial in trials:
         rule, config = trial_configs(trial)
+        key = (rule, config.window, config.hop)
+        if key not in read:
+            read[key] = {
+                setting: [voices_under(rule, config, c, p) for _, c, p in rows]
+                for setting, rows in made.items()
+            }
         counted = []
         for setting, rows in made.items():
             pairs: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-            for corpus, conversation, probabilities in rows:
-                found = rule.regions(probabilities, len(conversation.signal) / RATE)
-                heard = voices(conversation.signal, RATE, config, regions=lambda _, found=found: found)
+            for (corpus, conversation, _), heard in zip(rows, read[key][setting], strict=True):
                 reference = annotation(conversation.turns)
                 given = replace(config, speakers=len(reference.labels()))
                 pairs["given"][corpus].append((reference, annotation(turns_of(heard, given))))
